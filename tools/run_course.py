@@ -1,0 +1,148 @@
+"""Execute every course notebook in a fresh kernel, print the run table and build the site.
+
+    python tools/run_course.py --profile ci --guard --out build/ci    # what `make test` runs
+    python tools/run_course.py --profile auto --record                # what `make course` runs
+
+Each notebook runs through papermill with `PROFILE` injected. Its headline metric (written by
+`workshop_utils.notebook.record_headline`) and its wall time go into the run table
+(`<out>/run_table.json` and `.md`); with --record the times are also saved under benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from workshop_utils.config import BUDGET_SECONDS, resolve_profile_name  # noqa: E402
+from workshop_utils.course import MODULES  # noqa: E402
+
+
+def run_notebook(
+    src: Path, dst: Path, profile: str, env: dict[str, str], timeout: int
+) -> tuple[str, float, str]:
+    """Run one notebook; return (status, seconds, error text)."""
+    import papermill as pm
+
+    old = dict(os.environ)
+    os.environ.update(env)
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(src),
+            str(dst),
+            parameters={"PROFILE": profile},
+            kernel_name="python3",
+            cwd=str(src.parent),
+            progress_bar=False,
+            execution_timeout=timeout,
+            log_output=False,
+        )
+        status, err = "ok", ""
+    except Exception as e:  # noqa: BLE001 - report every failure in the table
+        status, err = "FAILED", f"{type(e).__name__}: {str(e)[-2000:]}"
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    return status, time.perf_counter() - t0, err
+
+
+def main() -> int:
+    """Run the selected notebooks and write the run table."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--profile", default="auto")
+    parser.add_argument("--out", default="build/course")
+    parser.add_argument("--guard", action="store_true", help="block non-loopback network in every kernel")
+    parser.add_argument("--record", action="store_true", help="also save times under benchmarks/results/")
+    parser.add_argument("--only", nargs="*", help="notebook file names (default: every module)")
+    parser.add_argument("--no-site", action="store_true")
+    args = parser.parse_args()
+
+    profile = resolve_profile_name(args.profile)
+    out = (ROOT / args.out).resolve()
+    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    metrics_dir = out / "metrics"
+    metrics_dir.mkdir(exist_ok=True)
+    env = {"WORKSHOP_METRICS_DIR": str(metrics_dir), "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
+    if args.guard:
+        env["WORKSHOP_NETWORK_GUARD"] = "1"
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(ROOT / "tools" / "guard"), os.environ.get("PYTHONPATH", "")])
+        )
+        env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    names = args.only or [m.notebook for m in MODULES if (ROOT / "notebooks" / m.notebook).exists()]
+    budget = BUDGET_SECONDS[profile]
+    rows, failed = [], 0
+    for name in names:
+        src = ROOT / "notebooks" / name
+        stem = src.stem
+        (metrics_dir / f"{stem}.json").unlink(missing_ok=True)
+        status, seconds, err = run_notebook(
+            src, out / "notebooks" / name, profile, env, timeout=max(600, 4 * budget)
+        )
+        metric = {}
+        if (metrics_dir / f"{stem}.json").exists():
+            metric = json.loads((metrics_dir / f"{stem}.json").read_text())
+        elif status == "ok":
+            status, err = "FAILED", "no headline metric recorded (record_headline was not called)"
+        failed += status != "ok"
+        rows.append(
+            {
+                "notebook": name,
+                "status": status,
+                "seconds": round(seconds, 1),
+                "over_budget": seconds > budget,
+                "metric": metric,
+                "error": err,
+            }
+        )
+        head = (
+            f"{metric.get('name', '-')} = {metric['value']:.4g} {metric.get('unit', '')}" if metric else "-"
+        )
+        print(f"{name:<45} {status:<7} {seconds:7.1f}s  {head}", flush=True)
+        if err:
+            print("    " + err.replace("\n", "\n    ")[-3000:], flush=True)
+
+    total = sum(r["seconds"] for r in rows)
+    table = {
+        "profile": profile,
+        "requested": args.profile,
+        "budget_s": budget,
+        "total_s": round(total, 1),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}",
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "rows": rows,
+    }
+    (out / "run_table.json").write_text(json.dumps(table, indent=2))
+    lines = [f"| notebook | status | seconds (budget {budget}) | headline |", "|---|---|---|---|"]
+    for r in rows:
+        m = r["metric"]
+        head = f"{m['name']} = {m['value']:.4g} {m.get('unit', '')}" if m else "-"
+        flag = " (over budget)" if r["over_budget"] else ""
+        lines.append(f"| {r['notebook']} | {r['status']} | {r['seconds']}{flag} | {head} |")
+    lines.append(f"| **total** | {len(rows) - failed}/{len(rows)} ok | {total:.1f} | |")
+    (out / "run_table.md").write_text("\n".join(lines) + "\n")
+    print("\n" + "\n".join(lines))
+    if args.record:
+        res = ROOT / "benchmarks" / "results"
+        res.mkdir(parents=True, exist_ok=True)
+        (res / f"notebook_times_{profile}.json").write_text(json.dumps(table, indent=2))
+    if not args.no_site:
+        from build_site import build_site
+
+        print(f"site: {build_site(out)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    sys.exit(main())

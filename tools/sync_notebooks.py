@@ -1,0 +1,94 @@
+"""Keep every notebook's generated header in sync with `workshop_utils.course`, and check notebook hygiene.
+
+    python tools/sync_notebooks.py          # rewrite badges and setup cells, strip outputs
+    python tools/sync_notebooks.py --check  # exit 1 listing every notebook that is out of sync
+
+Generated parts: the "Open in Colab" badge in the first markdown cell (URL from the notebook's path and the
+one GitHub slug) and the first code cell (the Colab setup cell). A notebook must also have a code cell
+tagged `parameters` that sets PROFILE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from workshop_utils.course import colab_badge, colab_setup_source  # noqa: E402
+
+BADGE_RE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
+
+
+def notebook_paths() -> list[Path]:
+    """Every course notebook (including solutions notebooks), sorted."""
+    return sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def problems_and_fix(path: Path, fix: bool) -> list[str]:
+    """List what is out of sync in one notebook; with fix=True rewrite it in place."""
+    nb = nbformat.read(path, as_version=4)
+    rel = path.relative_to(ROOT).as_posix()
+    problems: list[str] = []
+    md = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+    want_badge = colab_badge(rel)
+    if md is None:
+        problems.append("no markdown cell (title + badge)")
+    elif want_badge not in md.source:
+        problems.append("Colab badge missing or wrong")
+        if BADGE_RE.search(md.source):
+            md.source = BADGE_RE.sub(want_badge, md.source)
+        else:
+            lines = md.source.split("\n")
+            md.source = "\n".join(lines[:1] + ["", want_badge] + lines[1:])
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if not code or code[0].source.strip() != colab_setup_source().strip():
+        problems.append("first code cell is not the canonical Colab setup cell")
+        if code and "google.colab" in code[0].source:
+            code[0].source = colab_setup_source()
+        else:
+            idx = nb.cells.index(code[0]) if code else len(nb.cells)
+            nb.cells.insert(idx, nbformat.v4.new_code_cell(colab_setup_source()))
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    if len(params) != 1 or "PROFILE" not in params[0].source:
+        problems.append("needs exactly one code cell tagged 'parameters' that sets PROFILE")
+    for cell in code:
+        if cell.get("outputs") or cell.get("execution_count"):
+            problems.append("has outputs (never commit outputs)")
+            break
+    if fix:
+        for cell in code:
+            cell.outputs, cell.execution_count = [], None
+            cell.metadata.pop("execution", None)
+            cell.metadata.pop("papermill", None)
+        nb.metadata.pop("papermill", None)
+        nb.metadata.pop("widgets", None)
+        nbformat.write(nb, path)
+    return problems
+
+
+def main() -> int:
+    """Check or fix every notebook."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--check", action="store_true", help="report problems, change nothing")
+    args = parser.parse_args()
+    bad = 0
+    for path in notebook_paths():
+        problems = problems_and_fix(path, fix=not args.check)
+        if problems and args.check:
+            bad += 1
+            print(f"{path.relative_to(ROOT)}: " + "; ".join(problems))
+    if args.check and bad:
+        print(f"{bad} notebook(s) out of sync: run `python tools/sync_notebooks.py`")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

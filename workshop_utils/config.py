@@ -1,0 +1,215 @@
+"""Profiles: the one place that maps `ci` / `cpu` / `gpu` / `auto` to every size the notebooks use.
+
+A notebook never hard-codes a scale. It asks `get_profile(PROFILE)` and reads its section, e.g.
+`profile.lm.d_model`. Each value that was shrunk for small machines carries a short "why".
+
+| profile | where                          | budget per notebook |
+|---------|--------------------------------|---------------------|
+| ci      | 2 CPU cores, CI                | <= 90 s             |
+| cpu     | a laptop, the default w/o GPU  | <= 5 min            |
+| gpu     | Colab T4 / A100 / H100         | <= 10 min on a T4   |
+
+`auto` resolves to `gpu` when CUDA is available, else `cpu`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PROFILE_NAMES = ("ci", "cpu", "gpu")
+VALID_PROFILES = (*PROFILE_NAMES, "auto")
+
+# Budgets in seconds per notebook (checked by the run table, not by unit tests).
+BUDGET_SECONDS = {"ci": 90, "cpu": 300, "gpu": 600}
+
+# ---------------------------------------------------------------------------------------------
+# Every size the course uses, by section (one section per topic) and profile.
+# Model dimensions are multiples of 64: bitsandbytes' CPU 4-bit path needs it (module 08).
+# ---------------------------------------------------------------------------------------------
+_SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
+    # Module 01: tiny BERT / T5 / GPT-2 / LLaMA built from transformers configs.
+    "arch": {
+        "ci": {"d_model": 64, "n_layers": 2, "n_heads": 2, "train_steps": 60, "text_chars": 20_000},
+        "cpu": {"d_model": 128, "n_layers": 2, "n_heads": 4, "train_steps": 300, "text_chars": 200_000},
+        "gpu": {"d_model": 256, "n_layers": 4, "n_heads": 4, "train_steps": 1000, "text_chars": 2_000_000},
+    },
+    # Module 02: the raw mini crawl and its cleaning pipeline.
+    "crawl": {
+        "ci": {"n_docs": 2_000, "num_proc": 1},
+        "cpu": {"n_docs": 20_000, "num_proc": 2},
+        "gpu": {"n_docs": 200_000, "num_proc": 4},
+    },
+    # Modules 03 (trains it), 04, 07, 08 (reuse it): the course tokenizer and course model.
+    "lm": {
+        # ci: smallest model whose validation loss still falls clearly in ~20 s of training.
+        "ci": {
+            "corpus_chars": 1_000_000,  # a 1 MB slice: tokenizer + 300 steps stay under 30 s
+            "vocab_size": 1024,
+            "d_model": 64,
+            "n_layers": 2,
+            "n_heads": 2,
+            "n_kv_heads": 1,
+            "d_ff": 192,
+            "context": 64,
+            "batch_size": 16,
+            "steps": 300,
+            "lr": 3e-3,
+            "warmup": 30,
+            "eval_every": 50,
+            "eval_batches": 8,
+            "sample_steps": (0, 50, 150, 300),
+            "cpu_bf16": False,
+        },
+        # cpu: the field-notes recipe (d128, 4 layers, vocab 2048, ctx 64, batch 16) in ~3 min on 2 cores.
+        "cpu": {
+            "corpus_chars": None,  # the whole corpus: 3 minutes on a 1 MB slice overfits
+            "vocab_size": 2048,
+            "d_model": 128,
+            "n_layers": 4,
+            "n_heads": 4,
+            "n_kv_heads": 2,
+            "d_ff": 384,
+            "context": 64,
+            "batch_size": 16,
+            "steps": 2400,
+            "lr": 2e-3,
+            "warmup": 100,
+            "eval_every": 200,
+            "eval_batches": 20,
+            "sample_steps": (0, 100, 400, 1200, 2400),
+            "cpu_bf16": True,
+        },
+        "gpu": {
+            "corpus_chars": None,
+            "vocab_size": 4096,
+            "d_model": 384,
+            "n_layers": 6,
+            "n_heads": 6,
+            "n_kv_heads": 2,
+            "d_ff": 1024,
+            "context": 256,
+            "batch_size": 64,
+            "steps": 3000,
+            "lr": 1e-3,
+            "warmup": 200,
+            "eval_every": 250,
+            "eval_batches": 40,
+            "sample_steps": (0, 100, 500, 1500, 3000),
+            "cpu_bf16": False,
+        },
+    },
+    # Module 03: the from-scratch BPE trainer (slow by design, so it sees a slice).
+    "bpe": {
+        "ci": {"train_chars": 100_000, "vocab_size": 512},
+        "cpu": {"train_chars": 1_000_000, "vocab_size": 1024},
+        "gpu": {"train_chars": 2_000_000, "vocab_size": 2048},
+    },
+    # Module 04: memory measurement and mixed-precision runs on the course model.
+    "memory": {
+        "ci": {"batch_size": 8, "context": 64, "mp_steps": 60},
+        "cpu": {"batch_size": 16, "context": 64, "mp_steps": 300},
+        "gpu": {"batch_size": 32, "context": 256, "mp_steps": 500},
+    },
+    # Module 05: torch.distributed runs.
+    "distributed": {
+        "ci": {"world_size": 2, "steps": 3, "batch_size": 8, "context": 32},
+        "cpu": {"world_size": 4, "steps": 10, "batch_size": 16, "context": 64},
+        "gpu": {"world_size": 0, "steps": 20, "batch_size": 32, "context": 256},  # 0 = all visible GPUs
+    },
+    # Module 06: our own Chinchilla sweep.
+    "scaling": {
+        "ci": {"n_budgets": 3, "n_sizes": 4},
+        "cpu": {"n_budgets": 3, "n_sizes": 5},
+        "gpu": {"n_budgets": 4, "n_sizes": 5},
+    },
+    # Module 07: supervised fine-tuning.
+    "sft": {
+        "ci": {"n_train": 2_000, "n_eval": 100, "steps": 200, "batch_size": 16, "lr": 2e-3},
+        "cpu": {"n_train": 8_000, "n_eval": 300, "steps": 800, "batch_size": 16, "lr": 2e-3},
+        "gpu": {"n_train": 20_000, "n_eval": 500, "steps": 2000, "batch_size": 32, "lr": 1e-3},
+    },
+    # Module 08: LoRA and QLoRA.
+    "lora": {
+        "ci": {"steps": 200, "ranks": (1, 4, 16)},
+        "cpu": {"steps": 800, "ranks": (1, 2, 4, 8, 16, 64)},
+        "gpu": {"steps": 2000, "ranks": (1, 2, 4, 8, 16, 64)},
+    },
+}
+
+
+class Section(Mapping):
+    """A read-only bag of sizes with attribute access; a missing key names the valid ones."""
+
+    def __init__(self, section: str, profile: str, values: dict[str, Any]) -> None:
+        self._section, self._profile, self._values = section, profile, dict(values)
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(
+                f"profile {self._profile!r} section {self._section!r} has no size {key!r}; "
+                f"valid: {sorted(self._values)}"
+            ) from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.__getattr__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Section({self._section}@{self._profile}: {self._values})"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes for one scale. `requested` is what the user asked for (`auto` stays visible)."""
+
+    name: str
+    requested: str
+
+    def __getattr__(self, section: str) -> Section:
+        if section.startswith("_"):
+            raise AttributeError(section)
+        if section not in _SECTIONS:
+            raise AttributeError(f"no profile section {section!r}; valid: {sorted(_SECTIONS)}")
+        return Section(section, self.name, _SECTIONS[section][self.name])
+
+    @property
+    def budget_seconds(self) -> int:
+        """Wall-time budget of one notebook in this profile."""
+        return BUDGET_SECONDS[self.name]
+
+    def __repr__(self) -> str:
+        extra = f" (from {self.requested!r})" if self.requested != self.name else ""
+        return f"Profile({self.name!r}{extra})"
+
+
+def resolve_profile_name(name: str) -> str:
+    """Map `auto` to `gpu`/`cpu` by CUDA availability; reject unknown names."""
+    if not isinstance(name, str) or name.lower() not in VALID_PROFILES:
+        raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(VALID_PROFILES)}")
+    name = name.lower()
+    if name != "auto":
+        return name
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def get_profile(name: str = "auto") -> Profile:
+    """The sizes for `name` (`ci`, `cpu`, `gpu` or `auto`)."""
+    return Profile(name=resolve_profile_name(name), requested=str(name).lower())
+
+
+def sections() -> list[str]:
+    """Names of all profile sections."""
+    return sorted(_SECTIONS)
