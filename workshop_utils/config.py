@@ -29,6 +29,12 @@ BUDGET_SECONDS = {"ci": 90, "cpu": 300, "gpu": 600}
 # Model dimensions are multiples of 64: bitsandbytes' CPU 4-bit path needs it (module 08).
 # ---------------------------------------------------------------------------------------------
 _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
+    # Module 00: the environment check's matmul speed probe (n x n fp32 matmul, timed by torch.utils.benchmark).
+    "setup": {
+        "ci": {"matmul_n": 512, "min_run_time": 0.5},  # ci: a probe, not a benchmark (0.5 s of timing)
+        "cpu": {"matmul_n": 1024, "min_run_time": 1.0},
+        "gpu": {"matmul_n": 4096, "min_run_time": 1.0},
+    },
     # Module 01: tiny BERT / T5 / GPT-2 / LLaMA built from transformers configs.
     "arch": {
         "ci": {"d_model": 64, "n_layers": 2, "n_heads": 2, "train_steps": 60, "text_chars": 20_000},
