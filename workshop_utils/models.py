@@ -1,0 +1,148 @@
+"""The course model: a tiny LLaMA (`LlamaForCausalLM`) sized by the profile, trained by module 03.
+
+`load_course_model(profile)` returns the cached trained model (safetensors under `artifacts/<profile>/`)
+or trains it deterministically if it is absent or stale, so every later notebook (04, 07, 08) runs on
+its own, e.g. on Colab.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+from transformers.utils import logging as hf_logging
+
+from .config import Profile
+from .corpus import load_corpus
+from .device import DeviceInfo, pick_device, seed_everything
+from .paths import artifacts_dir
+from .tokenizer import load_course_tokenizer
+from .training import TrainConfig, TrainResult, encode_text, train_lm
+
+SAMPLE_PROMPT = "ROMEO.\n"
+hf_logging.disable_progress_bar()  # weight-loading bars clutter notebook outputs and exported HTML
+
+
+def course_model_config(profile: Profile, vocab_size: int | None = None) -> LlamaConfig:
+    """A LlamaConfig with the profile's sizes (RMSNorm, RoPE, SwiGLU, GQA: the real architecture, tiny)."""
+    lm = profile.lm
+    vocab_size = vocab_size or lm.vocab_size
+    if lm.d_model % lm.n_heads or lm.n_heads % lm.n_kv_heads:
+        raise ValueError(
+            f"d_model {lm.d_model} / n_heads {lm.n_heads} / n_kv_heads {lm.n_kv_heads} do not divide"
+        )
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=lm.d_model,
+        intermediate_size=lm.d_ff,
+        num_hidden_layers=lm.n_layers,
+        num_attention_heads=lm.n_heads,
+        num_key_value_heads=lm.n_kv_heads,
+        max_position_embeddings=4 * lm.context,  # SFT prompts run longer than the pre-training context
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=False,  # as in LLaMA
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+
+
+def build_course_model(profile: Profile, vocab_size: int | None = None, seed: int = 0) -> LlamaForCausalLM:
+    """A randomly initialised course model (deterministic for a seed)."""
+    torch.manual_seed(seed)
+    config = course_model_config(profile, vocab_size)
+    config._attn_implementation = "sdpa"
+    return LlamaForCausalLM(config)
+
+
+def course_train_config(profile: Profile, seed: int = 0) -> TrainConfig:
+    """The pre-training hyper-parameters of the course model for a profile."""
+    lm = profile.lm
+    return TrainConfig(
+        steps=lm.steps,
+        lr=lm.lr,
+        batch_size=lm.batch_size,
+        context=lm.context,
+        warmup=lm.warmup,
+        eval_every=lm.eval_every,
+        eval_batches=lm.eval_batches,
+        seed=seed,
+        sample_steps=tuple(lm.sample_steps),
+        sample_prompt=SAMPLE_PROMPT,
+    )
+
+
+def course_token_ids(profile: Profile, tokenizer=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Train and validation token ids of the course corpus under the course tokenizer."""
+    corpus = load_corpus(profile)
+    tokenizer = tokenizer or load_course_tokenizer(profile)
+    return encode_text(tokenizer, corpus.train), encode_text(tokenizer, corpus.val)
+
+
+def _cache_meta(profile: Profile, seed: int) -> dict:
+    """What a cached model must match to be reused."""
+    return {
+        "profile": profile.name,
+        "lm": dict(profile.lm),
+        "corpus": load_corpus(profile).sha256,
+        "seed": seed,
+        "train": asdict(course_train_config(profile, seed)),
+    }
+
+
+def train_course_model(
+    profile: Profile, seed: int = 0, device: DeviceInfo | None = None, show_progress: bool = True
+) -> tuple[LlamaForCausalLM, TrainResult]:
+    """Train the course model from scratch on the course corpus and save it to the cache."""
+    device = device or pick_device(cpu_bf16=profile.lm.cpu_bf16)
+    seed_everything(seed)
+    tokenizer = load_course_tokenizer(profile)
+    train_ids, val_ids = course_token_ids(profile, tokenizer)
+    model = build_course_model(profile, len(tokenizer), seed)
+    result = train_lm(
+        model, train_ids, val_ids, course_train_config(profile, seed), device, tokenizer, show_progress
+    )
+    save_course_model(profile, model, result, seed)
+    return model, result
+
+
+def save_course_model(profile: Profile, model: LlamaForCausalLM, result: TrainResult, seed: int = 0) -> None:
+    """Save weights (safetensors), config, training history and cache metadata."""
+    path = artifacts_dir(profile.name, "course_model")
+    model.save_pretrained(path, safe_serialization=True)
+    (path / "train_result.json").write_text(
+        json.dumps(
+            {
+                "history": result.history,
+                "samples": result.samples,
+                "seconds": result.seconds,
+                "tokens_per_s": result.tokens_per_s,
+            }
+        )
+    )
+    (path / "course_meta.json").write_text(json.dumps(_cache_meta(profile, seed)))
+
+
+def load_course_train_result(profile: Profile) -> TrainResult:
+    """The history and samples saved with the cached course model."""
+    data = json.loads((artifacts_dir(profile.name, "course_model") / "train_result.json").read_text())
+    samples = {int(k): v for k, v in data["samples"].items()}
+    return TrainResult(data["history"], samples, data["seconds"], data["tokens_per_s"])
+
+
+def load_course_model(profile: Profile, seed: int = 0, show_progress: bool = True) -> LlamaForCausalLM:
+    """The trained course model: from the cache when it matches the profile, else trained now (and cached)."""
+    path = artifacts_dir(profile.name, "course_model")
+    meta_file = path / "course_meta.json"
+    if meta_file.exists() and json.loads(meta_file.read_text()) == json.loads(
+        json.dumps(_cache_meta(profile, seed))
+    ):
+        model = LlamaForCausalLM.from_pretrained(path)
+        model.eval()
+        return model
+    print(f"no cached course model for profile {profile.name!r}: training it now (module 03's recipe)")
+    model, _ = train_course_model(profile, seed, show_progress=show_progress)
+    model.eval()
+    return model
