@@ -119,10 +119,32 @@ _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
         "gpu": {"batch_size": 32, "context": 256, "mp_steps": 500},
     },
     # Module 05: torch.distributed runs.
+    # One torchrun launch runs every strategy in turn (rank start-up costs ~3-5 s per launch on 2 cores).
     "distributed": {
-        "ci": {"world_size": 2, "steps": 3, "batch_size": 8, "context": 32},
-        "cpu": {"world_size": 4, "steps": 10, "batch_size": 16, "context": 64},
-        "gpu": {"world_size": 0, "steps": 20, "batch_size": 32, "context": 256},  # 0 = all visible GPUs
+        "ci": {
+            "world_size": 2,  # 2 ranks on 2 cores: the smallest world where sharding halves anything
+            "steps": 3,  # enough to compare losses step by step; the mechanics, not convergence
+            "batch_size": 8,  # global batch, split over the ranks
+            "context": 32,
+            "strategies": ("ddp", "zero1", "zero1_hand", "zero2", "zero3", "zero3+bf16"),
+            "timeout_s": 240,  # the whole launch; collectives time out after 60 s inside the script
+        },
+        "cpu": {
+            "world_size": 4,
+            "steps": 10,
+            "batch_size": 16,
+            "context": 64,
+            "strategies": ("ddp", "zero1", "zero1_hand", "zero2", "zero3", "zero2+bf16", "zero3+bf16"),
+            "timeout_s": 600,
+        },
+        "gpu": {
+            "world_size": 0,  # 0 = every visible GPU (a single GPU runs 1 rank: sharding then has no peer)
+            "steps": 20,
+            "batch_size": 32,
+            "context": 256,
+            "strategies": ("ddp", "zero1", "zero1_hand", "zero2", "zero3", "ddp+bf16", "zero2+bf16", "zero3+bf16"),
+            "timeout_s": 600,
+        },
     },
     # Module 06: our own Chinchilla sweep.
     "scaling": {
@@ -131,10 +153,15 @@ _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
         "gpu": {"n_budgets": 4, "n_sizes": 5},
     },
     # Module 07: supervised fine-tuning.
+    # n_eval is the size of validation and of test each; n_pool: prompts the teacher labels (imitation);
+    # max_length: the longest chat in tokens (prompts run ~30-50 tokens on the course tokenizer).
     "sft": {
-        "ci": {"n_train": 2_000, "n_eval": 100, "steps": 200, "batch_size": 16, "lr": 2e-3},
-        "cpu": {"n_train": 8_000, "n_eval": 300, "steps": 800, "batch_size": 16, "lr": 2e-3},
-        "gpu": {"n_train": 20_000, "n_eval": 500, "steps": 2000, "batch_size": 32, "lr": 1e-3},
+        "ci": {"n_train": 2_000, "n_eval": 150, "n_pool": 1_000, "steps": 200, "batch_size": 16, "lr": 2e-3,
+               "max_length": 96, "max_new_tokens": 8, "trl_steps": 60, "cpt_steps": 60, "student_steps": 150},
+        "cpu": {"n_train": 8_000, "n_eval": 300, "n_pool": 3_000, "steps": 800, "batch_size": 16, "lr": 2e-3,
+                "max_length": 96, "max_new_tokens": 8, "trl_steps": 200, "cpt_steps": 200, "student_steps": 500},
+        "gpu": {"n_train": 20_000, "n_eval": 500, "n_pool": 8_000, "steps": 2000, "batch_size": 32, "lr": 1e-3,
+                "max_length": 128, "max_new_tokens": 8, "trl_steps": 2000, "cpt_steps": 500, "student_steps": 1500},
     },
     # Module 08: LoRA and QLoRA.
     "lora": {
