@@ -6,7 +6,14 @@ import random
 
 import pytest
 
-from workshop_utils.bpe import Tokenizer, _merge_word, pretokenize_counts, train_bpe
+from workshop_utils.bpe import (
+    Tokenizer,
+    first_difference,
+    merge_count,
+    pretokenize_counts,
+    train_bpe,
+    train_hf_bpe,
+)
 
 # Sennrich et al.'s toy corpus; with GPT-2 pre-tokenisation the words carry their leading space:
 # "low" x1, " low" x4, " lower" x2, " widest" x3, " newest" x6.
@@ -194,25 +201,6 @@ def test_tokenizer_rejects_inconsistent_merges():
         Tokenizer(vocab, [(b"a", b"b")])
 
 
-def _hf_bpe_merges(text: str, vocab_size: int, specials: list[str]):
-    """Merges of Hugging Face `tokenizers` ByteLevel BPE trained on the same text, as raw bytes."""
-    from tokenizers import Tokenizer as HFTokenizer
-    from tokenizers import models, pre_tokenizers, trainers
-
-    from workshop_utils.bpe import merges_from_hf
-
-    tok = HFTokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator([text], trainer=trainer)
-    return merges_from_hf(tok)
-
-
 def test_equal_to_hf_tokenizers_with_its_tie_rule(tmp_path):
     from workshop_utils.config import get_profile
     from workshop_utils.corpus import load_corpus
@@ -220,24 +208,14 @@ def test_equal_to_hf_tokenizers_with_its_tie_rule(tmp_path):
     text = load_corpus(get_profile("ci")).train[:60_000]
     path = _write(tmp_path, text)
     specials = ["<|pad|>", "<|eos|>"]
-    hf = _hf_bpe_merges(text, 700, specials)
+    hf = train_hf_bpe(text, 700, specials)
     ours_hf_rule = train_bpe(path, 700, specials, tie_break="hf")[1]
     assert ours_hf_rule == hf  # same algorithm, same counts, same ties -> identical merges
     ours = train_bpe(path, 700, specials)[1]
     assert ours != hf and set(ours[:40]) == set(hf[:40])  # the default tie rule only reorders ties
     counts = pretokenize_counts(text, specials)
-
-    def pair_count(merges, i):  # how often merge i's pair occurs after the first i merges
-        total = 0
-        for word, freq in counts.items():
-            parts = [bytes([b]) for b in word]
-            for pair in merges[:i]:
-                parts = _merge_word(parts, pair, pair[0] + pair[1])
-            total += freq * sum(p == merges[i] for p in zip(parts, parts[1:], strict=False))
-        return total
-
-    first = next(i for i, (a, b) in enumerate(zip(ours, hf, strict=True)) if a != b)
-    assert pair_count(ours, first) == pair_count(hf, first)  # the first difference is a tie
+    first = first_difference(ours, hf)
+    assert merge_count(counts, ours, first) == merge_count(counts, hf, first)  # the first difference is a tie
     assert ours[first] > hf[first]  # ... that we break towards the greatest pair, HF towards smaller ids
 
 

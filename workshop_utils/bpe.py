@@ -225,6 +225,39 @@ def merges_from_hf(tokenizer) -> list[Pair]:
     return merges
 
 
+def train_hf_bpe(text: str, vocab_size: int, special_tokens: list[str] | None = None) -> list[Pair]:
+    """The library's answer: merges of `tokenizers` ByteLevel BPE trained on the same whole text, as bytes."""
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import models, pre_tokenizers, trainers
+
+    tok = HFTokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)  # GPT-2 regex, no extra space
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=_check_specials(special_tokens),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # all 256 bytes, as in train_bpe
+        show_progress=False,
+    )
+    tok.train_from_iterator([text], trainer=trainer)
+    return merges_from_hf(tok)
+
+
+def first_difference(a: list[Pair], b: list[Pair]) -> int | None:
+    """Index of the first merge where two merge lists differ (None if one is a prefix of the other)."""
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+
+
+def merge_count(word_counts: dict[bytes, int], merges: list[Pair], i: int) -> int:
+    """How often the pair merges[i] occurs once merges[:i] have been applied (its count when chosen)."""
+    total = 0
+    for word, freq in word_counts.items():
+        parts = [bytes([b]) for b in word]
+        for pair in merges[:i]:
+            parts = _merge_word(parts, pair, pair[0] + pair[1])
+        total += freq * sum(p == merges[i] for p in _pairs(parts))
+    return total
+
+
 class Tokenizer:
     """Encode text to ids by applying learned merges in order; decode ids back to text."""
 
