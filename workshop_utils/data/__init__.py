@@ -1,0 +1,1 @@
+"""Module 02: the raw mini crawl and its cleaning pipeline."""
