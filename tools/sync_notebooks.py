@@ -1,6 +1,6 @@
 """Keep every notebook's generated header in sync with `workshop_utils.course`, and check notebook hygiene.
 
-    python tools/sync_notebooks.py          # rewrite badges and setup cells, strip outputs
+    python tools/sync_notebooks.py          # rewrite badges and setup cells, strip outputs, README module map
     python tools/sync_notebooks.py --check  # exit 1 listing every notebook that is out of sync
 
 Generated parts: the "Open in Colab" badge in the first markdown cell (URL from the notebook's path and the
@@ -19,9 +19,34 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from workshop_utils.course import colab_badge, colab_setup_source  # noqa: E402
+from workshop_utils.course import MODULES, colab_badge, colab_setup_source  # noqa: E402
 
 BADGE_RE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
+README_BLOCK = re.compile(r"(<!-- modules:start -->\n).*?(<!-- modules:end -->)", re.S)
+
+
+def readme_module_table() -> str:
+    """The README's module map (with Colab badges), generated from workshop_utils.course.MODULES."""
+    lines = ["| # | module | what you will see | Colab |", "|---|---|---|---|"]
+    for m in MODULES:
+        path = f"notebooks/{m.notebook}"
+        lines.append(f"| {m.number:02d} | [{m.title}]({path}) | {m.summary} | {colab_badge(path)} |")
+    return "\n".join(lines) + "\n"
+
+
+def sync_readme(fix: bool) -> list[str]:
+    """Check (and with fix=True rewrite) the generated module map between the README's markers."""
+    readme = ROOT / "README.md"
+    text = readme.read_text() if readme.exists() else ""
+    match = README_BLOCK.search(text)
+    if not match:
+        return ["README.md has no <!-- modules:start --> ... <!-- modules:end --> block"]
+    want = match.group(1) + readme_module_table() + match.group(2)
+    if match.group(0) == want:
+        return []
+    if fix:
+        readme.write_text(text[: match.start()] + want + text[match.end() :])
+    return ["README.md module map is out of date"]
 
 
 def notebook_paths() -> list[Path]:
@@ -79,13 +104,17 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="report problems, change nothing")
     args = parser.parse_args()
     bad = 0
+    for problem in sync_readme(fix=not args.check):
+        if args.check:
+            bad += 1
+            print(problem)
     for path in notebook_paths():
         problems = problems_and_fix(path, fix=not args.check)
         if problems and args.check:
             bad += 1
             print(f"{path.relative_to(ROOT)}: " + "; ".join(problems))
     if args.check and bad:
-        print(f"{bad} notebook(s) out of sync: run `python tools/sync_notebooks.py`")
+        print(f"{bad} file(s) out of sync: run `python tools/sync_notebooks.py`")
         return 1
     return 0
 
