@@ -47,6 +47,7 @@ class CommCounter:
     def __init__(self) -> None:
         self.bytes: dict[str, int] = defaultdict(int)
         self.calls: dict[str, int] = defaultdict(int)
+        self.elements: dict[str, int] = defaultdict(int)
         self._saved: dict[str, Any] = {}
         self._depth = 0  # an API that calls another patched API is counted once (outermost)
 
@@ -58,6 +59,7 @@ class CommCounter:
             tensor = kwargs.get(keyword, args[index] if len(args) > index else None)
             if self._depth == 0 and isinstance(tensor, torch.Tensor):
                 self.bytes[op] += tensor.numel() * tensor.element_size()
+                self.elements[op] += tensor.numel()
                 self.calls[op] += 1
             self._depth += 1
             try:
@@ -79,14 +81,18 @@ class CommCounter:
             setattr(dist, name, fn)
         self._saved.clear()
 
-    def snapshot(self) -> dict[str, int]:
-        """Bytes per op so far (every op present, zeros included)."""
-        return {op: int(self.bytes.get(op, 0)) for op in OPS}
+    def snapshot(self, what: str = "bytes") -> dict[str, int]:
+        """Bytes (or `what="elements"`, `"calls"`) per op so far, every op present, zeros included."""
+        if what not in ("bytes", "elements", "calls"):
+            raise ValueError(f"what must be 'bytes', 'elements' or 'calls', got {what!r}")
+        counts = getattr(self, what)
+        return {op: int(counts.get(op, 0)) for op in OPS}
 
     def reset(self) -> None:
         """Forget everything counted so far."""
         self.bytes.clear()
         self.calls.clear()
+        self.elements.clear()
 
 
 def ring_bytes_sent(op: str, payload_bytes: float, world_size: int) -> float:

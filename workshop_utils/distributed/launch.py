@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -105,13 +106,41 @@ def _reader(stream, lines: queue.Queue) -> None:
     lines.put(None)
 
 
-def failure_summary(output: str, max_lines: int = 60) -> str:
-    """The first worker traceback in the output (the root cause), else the output's tail."""
-    lines = output.splitlines()
-    start = next((i for i, line in enumerate(lines) if "Traceback (most recent call last)" in line), None)
-    if start is None:
-        return "\n".join(lines[-max_lines:])
-    return "\n".join(lines[start : start + max_lines])
+# A rank that dies takes its peers' collectives down with it; their errors are echoes, not the cause.
+PEER_ERRORS = (
+    "Connection closed by peer",
+    "Connection reset by peer",
+    "remote worker crashing",
+    "Broken pipe",
+)
+RANK_LINE = re.compile(r"^\[rank(\d+)\]: ?(.*)$")
+
+
+def rank_tracebacks(output: str) -> dict[int, list[str]]:
+    """Each rank's traceback lines (torchrun prefixes worker stderr with `[rankN]:`), in order of appearance."""
+    tracebacks: dict[int, list[str]] = {}
+    for line in output.splitlines():
+        match = RANK_LINE.match(line)
+        if not match:
+            continue
+        rank, text = int(match.group(1)), match.group(2)
+        if text.startswith("Traceback (most recent call last)"):
+            tracebacks[rank] = [text]
+        elif rank in tracebacks:
+            tracebacks[rank].append(text)
+    return tracebacks
+
+
+def failure_summary(output: str, max_lines: int = 40) -> str:
+    """One line per failed rank, then the traceback of the root cause (a rank not just losing its peer)."""
+    tracebacks = rank_tracebacks(output)
+    if not tracebacks:
+        return "\n".join(output.splitlines()[-max_lines:])
+    cause = next((r for r, tb in tracebacks.items() if not any(e in tb[-1] for e in PEER_ERRORS)), None)
+    cause = next(iter(tracebacks)) if cause is None else cause
+    heads = "\n".join(f"  rank {r}: {tb[-1][:300]}" for r, tb in tracebacks.items())
+    body = "\n".join(tracebacks[cause][-max_lines:])
+    return f"failed ranks:\n{heads}\nroot cause, rank {cause}:\n{body}"
 
 
 def launch(
@@ -173,7 +202,7 @@ def launch(
     cleanup(proc, tag)  # normally a no-op; catches a straggler that closed its pipe but lives on
     text = "".join(output)
     if returncode != 0:
-        raise LaunchError(f"torchrun exited with code {returncode}; first failure:\n{failure_summary(text)}")
+        raise LaunchError(f"torchrun exited with code {returncode}\n{failure_summary(text)}")
     return LaunchResult(returncode, time.perf_counter() - t0, text, cmd)
 
 

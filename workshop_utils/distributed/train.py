@@ -155,6 +155,18 @@ def wrap(model: nn.Module, strategy: str, bf16: bool, spec: RunSpec, device: tor
     return model, torch.optim.AdamW(model.parameters(), **hyper)
 
 
+def shard_units(model: nn.Module) -> dict[str, int]:
+    """Parameters per FSDP unit, as `wrap` cuts them: embedding, each layer, lm_head, the root's rest."""
+    inner = model.model
+    units = {"embed_tokens": sum(p.numel() for p in inner.embed_tokens.parameters())}
+    units.update(
+        {f"layers.{i}": sum(p.numel() for p in layer.parameters()) for i, layer in enumerate(inner.layers)}
+    )
+    units["lm_head"] = sum(p.numel() for p in model.lm_head.parameters())
+    units["root"] = sum(p.numel() for p in model.parameters()) - sum(units.values())
+    return units
+
+
 def optimizer_state_bytes(opt) -> int:
     """Bytes of optimizer state tensors (Adam's m and v) this rank holds; step counters excluded."""
     if isinstance(opt, ShardedAdamW):
@@ -177,12 +189,13 @@ def run_strategy(label: str, spec: RunSpec, device: torch.device) -> dict:
     model = build_model(spec).to(device)
     vocab = model.config.vocab_size
     psi = sum(p.numel() for p in model.parameters())
+    units = shard_units(model)
     model, opt = wrap(model, strategy, bf16, spec, device)
     params_at_rest = sum(local_bytes(p) for p in model.parameters())
     peak = ForwardParamPeak(model)
     rows = slice(rank * spec.batch_size // world, (rank + 1) * spec.batch_size // world)
     autocast = bf16 and strategy in ("ddp", "zero1", "zero1_hand")
-    losses, seconds, comm, calls, grad_bytes = [], [], [], [], 0
+    losses, seconds, comm, elements, calls, grad_bytes = [], [], [], [], [], 0
     for step in range(spec.steps):
         x, y = synthetic_batch(spec, step, vocab)
         x, y = x[rows].to(device), y[rows].to(device)  # (B/N, T) this rank's share of the batch
@@ -200,7 +213,8 @@ def run_strategy(label: str, spec: RunSpec, device: torch.device) -> dict:
         seconds.append(time.perf_counter() - t0)
         losses.append(loss.item())
         comm.append(counter.snapshot())
-        calls.append(dict(counter.calls))
+        elements.append(counter.snapshot("elements"))
+        calls.append(counter.snapshot("calls"))
     peak.remove()
     report = {
         "label": label,
@@ -212,6 +226,7 @@ def run_strategy(label: str, spec: RunSpec, device: torch.device) -> dict:
         "backend": dist.get_backend(),
         "device": str(device),
         "psi": psi,
+        "shard_units": units,
         "spec": asdict(spec),
         "param_bytes": params_at_rest,
         "grad_bytes": grad_bytes,
@@ -220,6 +235,7 @@ def run_strategy(label: str, spec: RunSpec, device: torch.device) -> dict:
         "losses": losses,
         "step_seconds": seconds,
         "comm_bytes_per_step": comm,
+        "comm_elements_per_step": elements,
         "comm_calls_per_step": calls,
     }
     del model, opt
