@@ -404,9 +404,10 @@ class MemoryBreakdown:
     autocast_copies: float
     activations: float
     kv_cache: float
-    transient: float = (
-        0.0  # short-lived buffers at the peak (not in `total`): loss gradients, a recomputed layer
-    )
+    # Short-lived buffers, not in `total`: at the start of backward (loss gradients, a recomputed layer)
+    # and in the optimizer step (AdamW's temporaries for its largest tensor).
+    transient: float = 0.0
+    step_transient: float = 0.0
     settings: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -426,8 +427,10 @@ class MemoryBreakdown:
         Either at the start of backward (activations + loss gradients, no parameter gradients yet) or at
         the optimizer step (all model states); the first wins unless activations are tiny.
         """
+        if self.settings.get("inference"):
+            return self.total
         at_backward = self.total - self.gradients + self.transient
-        return max(at_backward, self.model_states + self.kv_cache)
+        return max(at_backward, self.model_states + self.step_transient)
 
     def as_dict(self, unit: str = "GB") -> dict[str, float]:
         """Components and total in `unit` (B, KB, MB, GB decimal; KiB, MiB, GiB binary)."""
@@ -510,7 +513,14 @@ def estimate_memory(
     if inference:
         one_layer = activation_bytes(arch, batch, seq, precision, "none", activation_model) / arch.n_layers
         return MemoryBreakdown(
-            p.weights * psi, 0, 0, 0, 0, one_layer, kv_cache_bytes(arch, batch, seq, p.weights), settings
+            p.weights * psi,
+            0,
+            0,
+            0,
+            0,
+            one_layer,
+            kv_cache_bytes(arch, batch, seq, p.weights),
+            settings=settings,
         )
     opt = optimizer_state_bytes(arch, optimizer, precision)
     master = p.master * psi if optimizer != "none" else 0
@@ -531,6 +541,7 @@ def estimate_memory(
         activations=activation_bytes(arch, batch, seq, precision, checkpointing, activation_model),
         kv_cache=0.0,
         transient=transient,
+        step_transient=2.0 * p.state * max(arch.param_numels) if optimizer == "adamw" else 0.0,
         settings=settings,
     )
 
@@ -757,3 +768,59 @@ def measure_training_step(
         peak=peak,
         peak_source=source,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: python -m workshop_utils.memory llama-2-7b --optimizer adamw --precision mixed --batch 1 --seq 4096
+# ---------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> MemoryBreakdown:
+    """Parse arguments, print the breakdown table, return it."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m workshop_utils.memory", description=main.__doc__)
+    ap.add_argument("model", help="a known model name (e.g. llama-2-7b) or a parameter count such as 7e9")
+    ap.add_argument("--precision", default="mixed", choices=list(PRECISIONS))
+    ap.add_argument("--optimizer", default="adamw", choices=list(OPTIMIZERS))
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--seq", type=int, default=2048)
+    ap.add_argument("--checkpointing", default="none", choices=list(CHECKPOINTING))
+    ap.add_argument("--activation-model", default="korthikanti", choices=list(ACTIVATION_MODELS))
+    ap.add_argument("--zero", type=int, default=0, choices=list(ZERO_STAGES), help="ZeRO stage")
+    ap.add_argument("--n-d", type=int, default=1, help="data-parallel degree")
+    ap.add_argument("--inference", action="store_true", help="weights + KV cache instead of training")
+    ap.add_argument("--hidden", type=int, help="with a raw parameter count: hidden size")
+    ap.add_argument("--layers", type=int, help="with a raw parameter count: number of layers")
+    ap.add_argument("--heads", type=int, help="with a raw parameter count: attention heads")
+    ap.add_argument("--unit", default="GB", choices=list(UNITS))
+    args = ap.parse_args(argv)
+    model: Any = args.model
+    try:
+        n = float(args.model)
+    except ValueError:
+        n = None
+    if n is not None:
+        if None in (args.hidden, args.layers, args.heads):
+            ap.error("a raw parameter count needs --hidden, --layers and --heads")
+        model = Architecture.from_numbers(int(n), args.hidden, args.layers, args.heads)
+    try:
+        out = estimate_memory(
+            model,
+            args.precision,
+            args.optimizer,
+            args.batch,
+            args.seq,
+            args.checkpointing,
+            args.zero,
+            args.n_d,
+            args.inference,
+            args.activation_model,
+        )
+    except ValueError as err:
+        ap.error(str(err))
+    print(", ".join(f"{k}={v}" for k, v in out.settings.items()))
+    print(out.table(args.unit))
+    return out
+
+
+if __name__ == "__main__":
+    main()
