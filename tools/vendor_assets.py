@@ -5,7 +5,9 @@
 nbconvert's HTML loads require.js and MathJax from CDNs by default; the course site must work offline, so
 `build_site` copies these files next to the pages and points nbconvert at them. Each package is pinned by
 version *and* by the registry's sha512 integrity, so a changed tarball is an error, not a silent swap.
-Only the few files the pages load are kept (about 2.4 MB), plus each package's licence.
+Only the few files the pages load are kept (about 2.4 MB), plus each package's licence. (MathJax's speech
+and explorer extensions would load from a CDN, but only when a reader enables them from MathJax's menu, which
+the site's template turns off.)
 """
 
 from __future__ import annotations
@@ -123,9 +125,9 @@ def ensure_assets() -> dict[str, Path]:
 
 def copy_assets(site_vendor: Path) -> dict[str, str]:
     """Copy the cached assets into `site_vendor`; return {package name: its main file, relative to the site}."""
-    rel = {}
+    rel, cached = {}, ensure_assets()
     for asset in ASSETS:
-        src = ensure_assets()[asset.name]
+        src = cached[asset.name]
         shutil.copytree(src, site_vendor / asset.name, dirs_exist_ok=True)
         rel[asset.name] = (
             (site_vendor / asset.name / asset.files[0]).relative_to(site_vendor.parent).as_posix()
