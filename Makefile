@@ -49,7 +49,7 @@ lab: setup
 
 ## bench: run the benchmarks (results written to benchmarks/results/)
 bench: setup
-	$(PY) -m benchmarks.run_all
+	$(PY) -m benchmarks.run_all --profile $${PROFILE:-cpu}
 
 ## test-latest: the ci profile against the newest releases (not the pins), in a separate environment
 test-latest:
