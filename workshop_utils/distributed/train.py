@@ -243,7 +243,20 @@ def run_strategy(label: str, spec: RunSpec, device: torch.device) -> dict:
 
 
 def reference_losses(spec: RunSpec) -> list[float]:
-    """Single-process training on the full global batch: what every strategy must reproduce."""
+    """Single-process training on the full global batch: what every strategy must reproduce.
+
+    Runs on one thread, like every rank (torchrun sets OMP_NUM_THREADS=1): the same kernels, and no
+    thread oversubscription on a busy machine (2 threads there were ~100x slower for this tiny model).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _reference_losses(spec)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _reference_losses(spec: RunSpec) -> list[float]:
     model = build_model(spec)
     opt = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     losses = []
@@ -267,6 +280,9 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, help="global batch; default: the profile's")
     parser.add_argument("--context", type=int, help="default: the profile's")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda"), help="auto: cuda if available"
+    )
     parser.add_argument("--out", required=True, help="folder for the per-rank JSON reports")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before any collective gives up")
     parser.add_argument("--fail-rank", type=int, default=-1, help="(tests) this rank raises after init")
@@ -287,7 +303,9 @@ def main(argv: list[str] | None = None) -> None:
     labels = [s.strip() for s in args.strategies.split(",") if s.strip()]
     for label in labels:
         parse_strategy(label)  # fail before any process group exists
-    cuda = torch.cuda.is_available()
+    cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    if cuda and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but CUDA is not available")
     timeout = datetime.timedelta(seconds=args.timeout)
     dist.init_process_group("nccl" if cuda else "gloo", timeout=timeout)
     try:
