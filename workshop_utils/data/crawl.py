@@ -409,7 +409,7 @@ def broken_docs(n: int, rng: random.Random, big_mb: int = 10) -> list[tuple[byte
     kinds = ["empty", "whitespace", "invalid_utf8", "no_body"]
     out: list[tuple[bytes, str, str]] = [
         (
-            (("<p>" + "all work and no play makes jack a dull boy. " * 22 + "</p>\n") * 1000 * big_mb),
+            (("<p>" + "all work and no play makes jack a dull boy. " * 22 + "</p>\n") * 1100 * big_mb),
             "huge",
             "web",
         )
@@ -443,6 +443,9 @@ def build_crawl(n_docs: int, seed: int = 0, mix: CrawlMix | None = None, big_mb:
         raise ValueError(f"big_mb must be a positive int, got {big_mb!r}")
     mix = mix or CrawlMix()
     counts = mix.counts(n_docs)
+    extra = max(0, 5 - counts["broken"])  # at least one of each adversarial kind
+    counts["broken"] += extra
+    counts["web_article"] -= extra
     rng = random.Random(seed)
     fk = _Fakers(seed)
     books, codes = book_chunks(), code_chunks()

@@ -66,7 +66,8 @@ def gopher_quality(
 ) -> Verdict:
     """Gopher's document rules; the first rule that fails is returned."""
     _check_text(text)
-    words = _WORD.findall(text)
+    all_words = _WORD.findall(text)
+    words = [w for w in all_words if any(c.isalnum() for c in w)]  # symbols ('-', '|') are not words
     n = len(words)
     if n < min_words:
         return Verdict(False, "gopher_min_words")
@@ -84,7 +85,7 @@ def gopher_quality(
         return Verdict(False, "gopher_bullet_lines")
     if lines and sum(ln.endswith(("...", "\u2026")) for ln in lines) / len(lines) > max_ellipsis_lines:
         return Verdict(False, "gopher_ellipsis_lines")
-    if sum(any(c.isalpha() for c in w) for w in words) / n < min_alpha_words:
+    if sum(any(c.isalpha() for c in w) for w in all_words) / len(all_words) < min_alpha_words:
         return Verdict(False, "gopher_alpha_words")
     if len(STOP_WORDS & {w.lower().strip(".,;:!?\"'()") for w in words}) < min_stop_words:
         return Verdict(False, "gopher_stop_words")

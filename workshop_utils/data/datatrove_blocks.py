@@ -1,0 +1,208 @@
+"""The same stages as `datatrove` pipeline blocks, for crawls that outgrow one machine (optional extra).
+
+`pip install datatrove` (tested with 0.10.1). Locally the blocks run under `LocalPipelineExecutor`; on a
+cluster the same list runs under `SlurmPipelineExecutor`. Two steps:
+1. per-document stages, sharded over tasks/workers: decode -> extract -> langid -> quality;
+2. global stages in one task: exact + MinHash dedup over all survivors (crawl order), then PII masking.
+(At web scale step 2 becomes datatrove's own 4-stage MinHash pipeline: signatures, buckets, clusters,
+filter. We keep ours so the kept set can be compared with the notebook's pipeline document for document.)
+Every dropped document is written by an exclusion writer with its stage and reason: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+try:
+    from datatrove.data import Document, DocumentsPipeline
+    from datatrove.pipeline.base import PipelineStep
+    from datatrove.pipeline.filters.base_filter import BaseFilter
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    HAVE_DATATROVE = True
+except ImportError:  # the optional extra is not installed
+    HAVE_DATATROVE = False
+    BaseFilter = PipelineStep = object  # type: ignore[misc,assignment]
+
+from .dedup import exact_dedup, minhash_near_dedup
+from .extract import MAX_DOC_BYTES, decode, extract
+from .langid import LANG_THRESHOLD, identify_language
+from .pii import mask_pii
+from .pipeline import PipelineConfig
+from .quality import quality_stage
+
+_B64 = "b64:"  # prefix, so an empty document is never an empty field (datatrove's reader skips those)
+
+
+def _require() -> None:
+    if not HAVE_DATATROVE:
+        raise ImportError("datatrove is not installed: pip install 'datatrove==0.10.1'")
+
+
+def write_crawl_jsonl(docs: list, folder: str | Path, n_shards: int = 2) -> list[Path]:
+    """Write crawl documents (`crawl.Doc`) to `n_shards` JSONL files, raw bytes base64-encoded."""
+    if not isinstance(n_shards, int) or n_shards < 1:
+        raise ValueError(f"n_shards must be a positive int, got {n_shards!r}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"crawl_{k:03d}.jsonl" for k in range(n_shards)]
+    files = [p.open("w", encoding="utf-8") for p in paths]
+    try:
+        for i, d in enumerate(docs):
+            rec = {k: v for k, v in d.as_record().items() if k != "raw"}
+            rec["text"] = _B64 + base64.b64encode(d.raw).decode("ascii")
+            files[i * n_shards // len(docs)].write(json.dumps(rec) + "\n")
+    finally:
+        for f in files:
+            f.close()
+    return paths
+
+
+class DecodeFilter(BaseFilter):
+    """Stage input: base64 raw bytes -> text; drops empty, whitespace, binary and oversize documents."""
+
+    name = "decode"
+
+    def __init__(self, max_doc_bytes: int = MAX_DOC_BYTES, exclusion_writer=None) -> None:
+        super().__init__(exclusion_writer)
+        self.max_doc_bytes = max_doc_bytes
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        raw = base64.b64decode(doc.text.removeprefix(_B64))
+        r = decode(raw, self.max_doc_bytes)
+        doc.text = r.text if r.keep else doc.text
+        return True if r.keep else (False, f"input:{r.reason}")
+
+
+class ExtractFilter(BaseFilter):
+    """Stage extract: trafilatura on web pages."""
+
+    name = "extract"
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        r = extract(doc.text, doc.metadata["kind"])
+        if r.keep:
+            doc.text = r.text
+            return True
+        return False, f"extract:{r.reason}"
+
+
+class LangIdFilter(BaseFilter):
+    """Stage langid: LID-176 (bundled), English with score >= threshold; code skips it."""
+
+    name = "langid"
+
+    def __init__(self, threshold: float = LANG_THRESHOLD, exclusion_writer=None) -> None:
+        super().__init__(exclusion_writer)
+        self.threshold = threshold
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if doc.metadata["kind"] == "code":
+            return True
+        lang, score = identify_language(doc.text)
+        if lang == "en" and score >= self.threshold:
+            return True
+        return False, "langid:" + (f"not_english:{lang}" if lang != "en" else "low_lang_score")
+
+
+class QualityFilter(BaseFilter):
+    """Stage quality: Gopher repetition + quality, C4 (rewrites lines), code filters."""
+
+    name = "quality"
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        text, verdict = quality_stage(doc.text, doc.metadata["kind"])
+        if verdict.keep:
+            doc.text = text
+            return True
+        return False, f"quality:{verdict.rule}"
+
+
+class GlobalDedupPII(PipelineStep):
+    """Exact + MinHash dedup over every surviving document (in crawl order), then PII masking.
+
+    Needs a global view: run it with tasks=1. Removed documents go to `exclusion_writer`.
+    """
+
+    name = "dedup+pii"
+    type = "global"
+
+    def __init__(self, config: PipelineConfig | None = None, exclusion_writer=None) -> None:
+        super().__init__()
+        self.config = config or PipelineConfig()
+        self.exclusion_writer = exclusion_writer
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if world_size != 1:
+            raise ValueError(f"GlobalDedupPII needs one task (a global view), got world_size={world_size}")
+        docs = sorted(data, key=lambda d: d.id)  # ids are crawl order
+        first = exact_dedup([d.text for d in docs])
+        dropped = {i: f"exact_dedup:exact_dup_of:{docs[f].id}" for i, f in enumerate(first) if f >= 0}
+        rest = [i for i in range(len(docs)) if i not in dropped]
+        c = self.config
+        res = minhash_near_dedup(
+            [docs[i].text for i in rest], c.num_hashes, c.num_bands, c.ngrams, c.jaccard_threshold
+        )
+        for k, dup in enumerate(res.duplicate_of):
+            if dup >= 0:
+                dropped[rest[k]] = f"near_dedup:near_dup_of:{docs[rest[dup]].id}"
+        if self.exclusion_writer:
+            with self.exclusion_writer as w:
+                for i, reason in sorted(dropped.items()):
+                    docs[i].metadata["filter_reason"] = reason
+                    w.write(docs[i], rank)
+        for i, doc in enumerate(docs):
+            if i in dropped:
+                continue
+            doc.text, counts = mask_pii(doc.text)
+            doc.metadata.update({f"pii_{k}": v for k, v in counts.items()})
+            self.stat_update("kept")
+            yield doc
+
+
+def run_datatrove(
+    docs: list, work_dir: str | Path, workers: int = 2, config: PipelineConfig | None = None
+) -> tuple[list[dict], list[dict]]:
+    """Run the crawl through datatrove's LocalPipelineExecutor; returns (kept records, rejected records)."""
+    _require()
+    from datatrove.executor import LocalPipelineExecutor
+
+    config = config or PipelineConfig()
+    work = Path(work_dir)
+    write_crawl_jsonl(docs, work / "input", n_shards=max(2, workers))
+    rej = work / "rejects"
+
+    def excl(stage: str):
+        return JsonlWriter(str(rej / stage), compression=None)
+
+    stage1 = LocalPipelineExecutor(
+        pipeline=[
+            JsonlReader(str(work / "input"), compression=None),
+            DecodeFilter(config.max_doc_bytes, exclusion_writer=excl("input")),
+            ExtractFilter(exclusion_writer=excl("extract")),
+            LangIdFilter(config.lang_threshold, exclusion_writer=excl("langid")),
+            QualityFilter(exclusion_writer=excl("quality")),
+            JsonlWriter(str(work / "filtered"), compression=None),
+        ],
+        tasks=max(2, workers),
+        workers=workers,
+        logging_dir=str(work / "logs1"),
+        start_method="spawn",
+    )
+    stage2 = LocalPipelineExecutor(
+        pipeline=[
+            JsonlReader(str(work / "filtered"), compression=None),
+            GlobalDedupPII(config, exclusion_writer=excl("dedup")),
+            JsonlWriter(str(work / "kept"), compression=None),
+        ],
+        tasks=1,
+        logging_dir=str(work / "logs2"),
+        depends=stage1,
+    )
+    stage2.run()
+    kept = [json.loads(line) for p in sorted((work / "kept").glob("*.jsonl")) for line in p.open()]
+    rejected = [json.loads(line) for p in sorted(rej.rglob("*.jsonl")) for line in p.open()]
+    return kept, rejected
