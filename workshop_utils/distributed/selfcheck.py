@@ -1,7 +1,7 @@
 """Small torchrun workloads that check the machinery without a model (fast: torch only).
 
 torchrun --nproc-per-node 2 -m workshop_utils.distributed.selfcheck zero1 --out OUT
-    ShardedAdamW vs torch.optim.AdamW for --steps steps; each rank writes OUT/zero1_check_rank<r>.json
+    ShardedAdamW vs torch.optim.AdamW for --steps steps; each rank writes OUT/zero1-check.r<r>.json
 ... selfcheck fail --out OUT     rank 1 raises while rank 0 waits in an all-reduce (launcher tests)
 ... selfcheck hang --out OUT     every rank sleeps (timeout / interrupt tests)
 """
@@ -52,6 +52,15 @@ def zero1_check(steps: int, hyper: dict) -> dict:
             "sharded_state_bytes": opt_sharded.state_bytes(), "full_state_bytes": full_state}  # fmt: skip
 
 
+def write_zero1_check(out: str | Path, steps: int) -> dict:
+    """Run `zero1_check` on this rank and write its report to `<out>/zero1-check.r<rank>.json`."""
+    report = zero1_check(steps, {"lr": 1e-2, "weight_decay": 0.1})
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"zero1-check.r{report['rank']}.json").write_text(json.dumps(report))
+    return report
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point for torchrun."""
     parser = argparse.ArgumentParser(
@@ -65,10 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=60))
     try:
         if args.mode == "zero1":
-            report = zero1_check(args.steps, {"lr": 1e-2, "weight_decay": 0.1})
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
-            (out / f"zero1_check_rank{report['rank']}.json").write_text(json.dumps(report))
+            write_zero1_check(args.out, args.steps)
         elif args.mode == "fail":
             if dist.get_rank() == 1:
                 time.sleep(0.5)  # let rank 0 enter its all-reduce first

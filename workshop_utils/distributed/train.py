@@ -285,6 +285,7 @@ def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", required=True, help="folder for the per-rank JSON reports")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before any collective gives up")
+    parser.add_argument("--zero1-check-steps", type=int, default=0, help="also check ShardedAdamW vs AdamW")
     parser.add_argument("--fail-rank", type=int, default=-1, help="(tests) this rank raises after init")
     return parser.parse_args(argv)
 
@@ -328,6 +329,10 @@ def main(argv: list[str] | None = None) -> None:
                     f"{label:<12} loss {report['losses'][-1]:.4f}  {sum(report['step_seconds']):.2f} s",
                     flush=True,
                 )
+        if args.zero1_check_steps:  # in the same launch: rank start-up is the expensive part
+            from .selfcheck import write_zero1_check
+
+            write_zero1_check(out, args.zero1_check_steps)
         dist.barrier()
     finally:
         dist.destroy_process_group()
