@@ -666,3 +666,15 @@ def crawl_dataset(docs: list[Doc]):
         }
     )
     return datasets.Dataset.from_list([d.as_record() for d in docs], features=features)
+
+
+def similarity_pairs(n_pairs: int, seed: int = 0, max_rate: float = 0.15) -> list[tuple[str, str]]:
+    """Labelled pairs for the S-curve check: an article and a copy with `rate` of its words edited."""
+    if not isinstance(n_pairs, int) or n_pairs < 1:
+        raise ValueError(f"n_pairs must be a positive int, got {n_pairs!r}")
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n_pairs):
+        text = " ".join(article_paragraphs(rng))
+        out.append((text, edit_words(text, rng.uniform(0.0, max_rate), rng)))
+    return out

@@ -230,3 +230,24 @@ def minhash_dedup(
         else:
             removed[p.name] = paths[dup].name
     return removed
+
+
+def pair_candidates(
+    pairs: Sequence[tuple[str, str]],
+    num_hashes: int = 112,
+    num_bands: int = 14,
+    ngrams: int = 5,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For labelled text pairs: (true Jaccard (P,), became an LSH candidate (P,) bool)."""
+    if num_hashes % num_bands:
+        raise ValueError(f"num_bands ({num_bands}) must divide num_hashes ({num_hashes})")
+    a, b = permutations(num_hashes, seed)
+    rows = num_hashes // num_bands
+    sims, cand = [], []
+    for x, y in pairs:
+        sx, sy = shingles(x, ngrams), shingles(y, ngrams)
+        sims.append(jaccard(sx, sy))
+        eq = minhash_signature(sx, a, b) == minhash_signature(sy, a, b)  # (H,)
+        cand.append(bool(eq.reshape(num_bands, rows).all(axis=1).any()))  # some band fully equal
+    return np.array(sims), np.array(cand)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import pandas as pd
 
@@ -294,3 +295,14 @@ def score_pii(kept) -> PIIScore:
             else:
                 fps.append((row["id"], kind, s))
     return PIIScore(injected, caught, detections, true_det, misses, fps)
+
+
+@lru_cache(maxsize=2)
+def run_profile_crawl(profile_name: str, seed: int = 0) -> tuple[list, PipelineResult]:
+    """Build the crawl of a profile and run the pipeline on it (cached per process: tests share it)."""
+    from ..config import get_profile
+    from .crawl import build_crawl, crawl_dataset
+
+    profile = get_profile(profile_name)
+    docs = build_crawl(profile.crawl.n_docs, seed=seed)
+    return docs, run_pipeline(crawl_dataset(docs), PipelineConfig(num_proc=profile.crawl.num_proc))
