@@ -28,22 +28,23 @@ def rank_gradients(step: int, rank: int, shapes=SHAPES) -> list[torch.Tensor]:
     return [torch.randn(s, generator=gen) for s in shapes]
 
 
-def zero1_check(steps: int, hyper: dict) -> dict:
+def zero1_check(steps: int, hyper: dict, device: torch.device | None = None) -> dict:
     """Train the same tensors with ShardedAdamW (sharded) and AdamW (full); report the largest difference."""
     rank, world = dist.get_rank(), dist.get_world_size()
+    device = device or torch.device("cpu")  # NCCL needs CUDA tensors
     gen = torch.Generator().manual_seed(0)
-    init = [torch.randn(s, generator=gen) for s in SHAPES]
+    init = [torch.randn(s, generator=gen).to(device) for s in SHAPES]
     sharded = [t.clone().requires_grad_() for t in init]
     full = [t.clone().requires_grad_() for t in init]
     opt_sharded = ShardedAdamW(sharded, **hyper)
     opt_full = torch.optim.AdamW(full, **hyper)
     for step in range(steps):
         for p, g in zip(sharded, rank_gradients(step, rank)):
-            p.grad = g / world
+            p.grad = g.to(device) / world
             dist.all_reduce(p.grad)  # the averaged gradient, as DDP would leave it
         mean = [torch.stack(gs).mean(0) for gs in zip(*(rank_gradients(step, r) for r in range(world)))]
         for p, g in zip(full, mean):
-            p.grad = g
+            p.grad = g.to(device)
         opt_sharded.step()
         opt_full.step()
     diff = max((a - b).abs().max().item() for a, b in zip(sharded, full))
@@ -52,9 +53,9 @@ def zero1_check(steps: int, hyper: dict) -> dict:
             "sharded_state_bytes": opt_sharded.state_bytes(), "full_state_bytes": full_state}  # fmt: skip
 
 
-def write_zero1_check(out: str | Path, steps: int) -> dict:
+def write_zero1_check(out: str | Path, steps: int, device: torch.device | None = None) -> dict:
     """Run `zero1_check` on this rank and write its report to `<out>/zero1-check.r<rank>.json`."""
-    report = zero1_check(steps, {"lr": 1e-2, "weight_decay": 0.1})
+    report = zero1_check(steps, {"lr": 1e-2, "weight_decay": 0.1}, device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"zero1-check.r{report['rank']}.json").write_text(json.dumps(report))

@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.zero1_check_steps:  # in the same launch: rank start-up is the expensive part
             from .selfcheck import write_zero1_check
 
-            write_zero1_check(out, args.zero1_check_steps)
+            write_zero1_check(out, args.zero1_check_steps, device)
         dist.barrier()
     finally:
         dist.destroy_process_group()
