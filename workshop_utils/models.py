@@ -18,7 +18,7 @@ from .config import Profile
 from .corpus import load_corpus
 from .device import DeviceInfo, pick_device, seed_everything
 from .paths import artifacts_dir
-from .tokenizer import load_course_tokenizer
+from .tokenizer import TOKENIZER_VERSION, load_course_tokenizer
 from .training import TrainConfig, TrainResult, encode_text, train_lm
 
 SAMPLE_PROMPT = "ROMEO.\n"
@@ -87,6 +87,7 @@ def _cache_meta(profile: Profile, seed: int) -> dict:
         "profile": profile.name,
         "lm": dict(profile.lm),
         "corpus": load_corpus(profile).sha256,
+        "tokenizer_version": TOKENIZER_VERSION,
         "seed": seed,
         "train": asdict(course_train_config(profile, seed)),
     }

@@ -19,6 +19,7 @@ from .paths import artifacts_dir
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 ROLE_TOKENS = {"system": "<|system|>", "user": "<|user|>", "assistant": "<|assistant|>"}
 END = "<|end|>"
+TOKENIZER_VERSION = 2  # bump when training changes, so cached tokenizers (and models built on them) retrain
 SPECIAL_TOKENS = [PAD, BOS, EOS, *ROLE_TOKENS.values(), END]  # ids 0..6, in this order
 
 # One turn per line: <|role|>content<|end|>\n. The assistant's content and its <|end|> sit inside
@@ -40,6 +41,12 @@ CHAT_TEMPLATE = (
 )
 
 
+def paragraphs(text: str) -> list[str]:
+    """Split at blank lines, keeping each separator: training and `encode_text` see the same pre-tokens."""
+    parts = text.split("\n\n")
+    return [p + "\n\n" for p in parts[:-1]] + [parts[-1]]
+
+
 def train_course_tokenizer(text: str, vocab_size: int) -> PreTrainedTokenizerFast:
     """Train byte-level BPE on `text` and wrap it with special tokens and the chat template."""
     if not text:
@@ -57,8 +64,7 @@ def train_course_tokenizer(text: str, vocab_size: int) -> PreTrainedTokenizerFas
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    chunks = text.split("\n\n")  # paragraphs: the trainer sees the same pre-tokens either way
-    tok.train_from_iterator(chunks, trainer=trainer)
+    tok.train_from_iterator(paragraphs(text), trainer=trainer)
     wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=BOS,
@@ -81,7 +87,12 @@ def load_course_tokenizer(profile: Profile) -> PreTrainedTokenizerFast:
     corpus = load_corpus(profile)
     path = tokenizer_dir(profile)
     meta_file = path / "course_meta.json"
-    meta = {"corpus": corpus.sha256, "vocab_size": profile.lm.vocab_size, "specials": SPECIAL_TOKENS}
+    meta = {
+        "corpus": corpus.sha256,
+        "vocab_size": profile.lm.vocab_size,
+        "specials": SPECIAL_TOKENS,
+        "version": TOKENIZER_VERSION,
+    }
     if meta_file.exists() and json.loads(meta_file.read_text()) == meta:
         tok = PreTrainedTokenizerFast.from_pretrained(path)
         tok.chat_template = CHAT_TEMPLATE

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from .device import DeviceInfo, generator
 from .notebook import progress
+from .tokenizer import paragraphs
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,7 @@ def encode_text(tokenizer, text: str) -> torch.Tensor:
     """Token ids of a long text, encoded paragraph by paragraph (fast and identical at paragraph breaks)."""
     if not text:
         raise ValueError("cannot encode an empty text")
-    parts = text.split("\n\n")
-    chunks = [p + "\n\n" for p in parts[:-1]] + [parts[-1]]
-    encoded = tokenizer.backend_tokenizer.encode_batch(chunks, add_special_tokens=False)
+    encoded = tokenizer.backend_tokenizer.encode_batch(paragraphs(text), add_special_tokens=False)
     return torch.tensor([i for e in encoded for i in e.ids], dtype=torch.long)  # (N,)
 
 
