@@ -21,7 +21,7 @@ class LoRALinear(nn.Module):
 
     def __init__(self, base: nn.Linear, r: int, alpha: float, dropout: float = 0.0) -> None:
         super().__init__()
-        if not isinstance(base, nn.Linear):
+        if not isinstance(base, nn.Linear):  # bitsandbytes' Linear4bit is an nn.Linear too: QLoRA
             raise TypeError(f"LoRALinear wraps nn.Linear, got {type(base).__name__} (dequantize first)")
         if r <= 0:
             raise ValueError(f"LoRA rank r must be > 0, got {r}")
@@ -29,8 +29,9 @@ class LoRALinear(nn.Module):
             raise ValueError(f"LoRA alpha must be > 0, got {alpha}")
         self.base, self.r, self.alpha, self.scale = base, r, alpha, alpha / r
         self.base.requires_grad_(False)
-        self.lora_A = nn.Parameter(torch.empty(r, base.in_features, dtype=base.weight.dtype))  # (r, d_in)
-        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r, dtype=base.weight.dtype))  # (d_out, r)
+        dtype = torch.float32 if is_quantized(base) else base.weight.dtype  # 4-bit base: adapters in fp32
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features, dtype=dtype))  # (r, d_in)
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r, dtype=dtype))  # (d_out, r)
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))  # PEFT's default init for A
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
@@ -44,6 +45,11 @@ class LoRALinear(nn.Module):
 
     def merged(self) -> nn.Linear:
         """A plain nn.Linear with W + (alpha/r) B A (the adapter folded in)."""
+        if is_quantized(self.base):
+            raise TypeError(
+                f"cannot merge into a quantised {type(self.base).__name__}: its weight is packed 4-bit codes; "
+                "dequantize first (merge_lora(model, dequantize=True))"
+            )
         out = nn.Linear(self.base.in_features, self.base.out_features, bias=self.base.bias is not None)
         out = out.to(device=self.base.weight.device, dtype=self.base.weight.dtype)
         with torch.no_grad():
@@ -51,6 +57,12 @@ class LoRALinear(nn.Module):
             if self.base.bias is not None:
                 out.bias.copy_(self.base.bias)
         return out
+
+
+def is_quantized(layer: nn.Module) -> bool:
+    """True for a layer whose weight is stored quantised (e.g. bitsandbytes Linear4bit: uint8 codes)."""
+    weight = getattr(layer, "weight", None)
+    return weight is not None and (not weight.dtype.is_floating_point or hasattr(weight, "quant_state"))
 
 
 def _matches(name: str, target_modules: list[str] | str) -> bool:
@@ -82,15 +94,24 @@ def apply_lora(
     return model
 
 
-def merge_lora(model: nn.Module) -> nn.Module:
-    """Replace every LoRALinear by a plain nn.Linear holding W + (alpha/r) B A (in place)."""
+def merge_lora(model: nn.Module, dequantize: bool = False) -> nn.Module:
+    """Replace every LoRALinear by a plain nn.Linear holding W + (alpha/r) B A (in place).
+
+    A quantised base (4-bit) cannot absorb B A: with `dequantize=True` it is first dequantised to a float
+    nn.Linear (the merged model is then full precision); otherwise merging it raises.
+    """
     names = [n for n, m in model.named_modules() if isinstance(m, LoRALinear)]
     if not names:
         raise ValueError("model has no LoRA layers to merge (already merged?)")
     for name in names:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name)
-        setattr(parent, child, getattr(parent, child).merged())
+        layer = getattr(parent, child)
+        if dequantize and is_quantized(layer.base):
+            from .quant import dequantize_linear
+
+            layer.base = dequantize_linear(layer.base)
+        setattr(parent, child, layer.merged())
     return model
 
 
@@ -112,3 +133,70 @@ def trainable_parameters(model: nn.Module) -> tuple[int, int]:
     """(trainable, total) parameter counts."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return trainable, sum(p.numel() for p in model.parameters())
+
+
+# ---------------------------------------------------------------------------------------------
+# Counting and predicting: what LoRA trains and what it saves
+# ---------------------------------------------------------------------------------------------
+# Target sets by the module names of LLaMA-style models (transformers' LlamaForCausalLM).
+TARGET_SETS: dict[str, list[str]] = {
+    "q,v": ["q_proj", "v_proj"],  # the LoRA paper's choice
+    "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "all linear": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],  # QLoRA's
+}
+
+
+def lora_count_table(
+    model: nn.Module, ranks: list[int], target_sets: dict[str, list[str]] | None = None
+) -> list[dict]:
+    """Rows (targets, r, trainable, % of the base) for every rank and target set; `model` may live on meta."""
+    total = sum(p.numel() for p in model.parameters())
+    rows = []
+    for label, targets in (target_sets or TARGET_SETS).items():
+        for r in ranks:
+            n = lora_parameter_count(model, r, targets)
+            rows.append({"targets": label, "r": r, "trainable": n, "percent": 100 * n / total})
+    return rows
+
+
+def lora_paper_count(r: int, n_layers: int, d_model: int, matrices_per_layer: int = 2) -> int:
+    """Hu et al. §5.1: |Theta| = 2 * L_hat * d_model * r with L_hat = adapted matrices (square d x d)."""
+    if min(r, n_layers, d_model, matrices_per_layer) <= 0:
+        raise ValueError(
+            f"r, n_layers, d_model, matrices_per_layer must be > 0, got {r, n_layers, d_model, matrices_per_layer}"
+        )
+    return 2 * n_layers * matrices_per_layer * d_model * r
+
+
+def update_spectrum(delta_w: torch.Tensor) -> torch.Tensor:
+    """Singular values (descending) of a weight update Delta W = W_finetuned - W_base, shape (min(d_out, d_in),)."""
+    if delta_w.dim() != 2:
+        raise ValueError(f"delta_w must be a matrix (d_out, d_in), got shape {tuple(delta_w.shape)}")
+    return torch.linalg.svdvals(delta_w.detach().double()).float()
+
+
+def energy_captured(singular_values: torch.Tensor, r: int) -> float:
+    """Share of ||Delta W||_F^2 kept by the best rank-r approximation (Eckart-Young): sum_{i<r} s_i^2 / sum s_i^2."""
+    if r <= 0:
+        raise ValueError(f"rank r must be > 0, got {r}")
+    energy = singular_values.double().pow(2)
+    return (energy[:r].sum() / energy.sum()).item()
+
+
+def predicted_training_bytes(
+    model: nn.Module, precision: str = "fp32", optimizer: str = "adamw"
+) -> dict[str, float]:
+    """Gradients + optimizer states for the parameters that train now (module 04's calculator, trainable only).
+
+    Frozen weights get neither: that is where LoRA's training memory goes.
+    """
+    from dataclasses import replace
+
+    from .memory import PRECISIONS, Architecture, optimizer_state_bytes
+
+    numels = tuple(p.numel() for p in model.parameters() if p.requires_grad)
+    if not numels:
+        raise ValueError("model has no trainable parameters")
+    arch = replace(Architecture.from_numbers(10**6, 64, 1, 1, vocab=64), param_numels=numels)
+    grads = PRECISIONS[precision].grads * sum(numels)
+    return {"gradients": float(grads), "optimizer_states": optimizer_state_bytes(arch, optimizer, precision)}

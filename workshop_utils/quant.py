@@ -298,3 +298,77 @@ def assert_safe_to_train(model4: nn.Module, check: GradCheck | None = None) -> N
         raise RuntimeError(
             f"LoRA gradients differ from the fp32 reference (max rel {check.max_rel_diff:.2e})"
         )
+
+
+def dequantize_linear(layer: nn.Module) -> nn.Linear:
+    """A float nn.Linear holding a bitsandbytes Linear4bit's dequantised weight (what a merge needs)."""
+    import bitsandbytes.functional as bnbf
+
+    state = getattr(layer.weight, "quant_state", None)
+    if state is None:
+        raise TypeError(f"{type(layer).__name__} has no 4-bit quant_state to dequantize")
+    if getattr(state, "packing_format_for_cpu", False):
+        raise RuntimeError(
+            "layer was repacked for CPU inference; reload the model and call disable_cpu_repack"
+        )
+    out = nn.Linear(
+        layer.in_features, layer.out_features, bias=layer.bias is not None, device=layer.weight.device
+    )
+    with torch.no_grad():
+        out.weight.copy_(bnbf.dequantize_4bit(layer.weight.data, state).float())
+        if layer.bias is not None:
+            out.bias.copy_(layer.bias.float())
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Memory to fine-tune 7B-65B: 16-bit vs 4-bit (+ LoRA, + double quantisation)
+# ---------------------------------------------------------------------------------------------
+# LLaMA-1 (the models QLoRA fine-tuned): Touvron et al. 2023, arXiv:2302.13971, Table 2 (d_model, heads,
+# layers); FFN widths 11008 / 13824 / 17920 / 22016 and vocab 32000 from the released configs.
+LLAMA1 = {"7B": (4096, 32, 32, 11008), "13B": (5120, 40, 40, 13824),
+          "33B": (6656, 52, 60, 17920), "65B": (8192, 64, 80, 22016)}  # fmt: skip
+LORA_STATE_BYTES = 2 + 2 + 4 + 4  # per LoRA parameter: bf16 weight + bf16 grad + fp32 Adam m and v
+
+
+def llama1_config(size: str):
+    """A transformers LlamaConfig for LLaMA-1 `size` (7B, 13B, 33B, 65B)."""
+    from transformers import LlamaConfig
+
+    if size not in LLAMA1:
+        raise ValueError(f"size must be one of {list(LLAMA1)}, got {size!r}")
+    d, heads, layers, ffn = LLAMA1[size]
+    return LlamaConfig(vocab_size=32000, hidden_size=d, intermediate_size=ffn, num_hidden_layers=layers,
+                       num_attention_heads=heads, num_key_value_heads=heads, tie_word_embeddings=False)  # fmt: skip
+
+
+def finetune_memory_rows(r: int = 64, targets: str = "all linear") -> list[dict]:
+    """GB (1e9 bytes) of model states to fine-tune LLaMA-1 7B-65B: full 16-bit FT, LoRA, QLoRA (weights + adapters).
+
+    full FT: module 04's calculator (mixed precision AdamW: 16 bytes/param). LoRA: 16-bit frozen weights plus
+    `LORA_STATE_BYTES` per adapter parameter. QLoRA: NF4 weights with and without double quantisation (embeddings
+    and LM head stay 16-bit, as in bitsandbytes) plus the same adapter states. Activations come on top.
+    """
+    from .lora import TARGET_SETS, lora_parameter_count
+    from .memory import estimate_memory
+    from .params import build_on_meta
+
+    rows = []
+    for size in LLAMA1:
+        config = llama1_config(size)
+        model = build_on_meta(config)
+        n = sum(p.numel() for p in model.parameters())
+        n_linear = sum(m.weight.numel() for name, m in model.named_modules()
+                       if isinstance(m, nn.Linear) and name != "lm_head")  # fmt: skip
+        n_lora = lora_parameter_count(model, r, TARGET_SETS[targets])
+        adapters = n_lora * LORA_STATE_BYTES
+        full = estimate_memory(config, precision="mixed", optimizer="adamw", batch=1, seq=1).model_states
+        rest16 = 2 * (n - n_linear)  # embeddings, norms, LM head in 16 bit
+        rows.append({"model": f"LLaMA-{size}", "params_B": n / 1e9, "lora_params_M": n_lora / 1e6,
+                     "full_ft_16bit": full / 1e9,
+                     "weights_16bit": 2 * n / 1e9,
+                     "lora_16bit": (2 * n + adapters) / 1e9,
+                     "weights_nf4": (storage_bytes(n_linear, double=False) + rest16) / 1e9,
+                     "weights_nf4_dq": (storage_bytes(n_linear, double=True) + rest16) / 1e9,
+                     "qlora": (storage_bytes(n_linear, double=True) + rest16 + adapters) / 1e9})  # fmt: skip
+    return rows
