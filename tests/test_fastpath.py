@@ -1,0 +1,168 @@
+"""Live-session fast path: store, checked load, hash mismatch, provenance, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from workshop_utils import fastpath
+from workshop_utils.config import get_profile
+from workshop_utils.fastpath import FastPathError, artifact_paths, cached_result
+
+NB = "06_scaling_laws.ipynb"
+
+
+@pytest.fixture(autouse=True)
+def _artifacts(tmp_path, monkeypatch):
+    """Every test stores under its own artifacts root."""
+    monkeypatch.setenv("WORKSHOP_ARTIFACTS", str(tmp_path))
+
+
+class Counter:
+    """A compute function that counts its calls."""
+
+    def __init__(self, value):
+        self.value, self.calls = value, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.value
+
+
+def _run(fn, fast_path, key="sweep", budget_s=60.0, produced_by=NB, profile="ci"):
+    return cached_result(
+        key, fn, profile=profile, budget_s=budget_s, produced_by=produced_by, fast_path=fast_path
+    )
+
+
+def test_compute_store_then_load_with_visible_note(capsys, tmp_path) -> None:
+    payload = {"losses": [3.25, 2.5, 1.125], "n_opt": 40.3e9, "label": "ok", "nested": {"k": None, "b": True}}
+    fn = Counter(payload)
+    assert _run(fn, fast_path=False) == payload and fn.calls == 1
+    paths = artifact_paths("sweep", "ci")
+    assert paths["json"].parent == tmp_path / "ci" / "fastpath"
+    meta = json.loads(paths["meta"].read_text())
+    assert meta["produced_by"] == NB and meta["format"] == "json" and meta["profile"] == "ci"
+    assert meta["sha256"] == fastpath._sha256(paths["json"]) and meta["seconds"] >= 0
+    assert meta["date"].endswith("UTC") and meta["code_version"]
+
+    capsys.readouterr()
+    loaded = _run(fn, fast_path=True)
+    assert loaded == payload and fn.calls == 1  # loaded, not recomputed
+    out = capsys.readouterr().out
+    assert f"loaded precomputed result from {meta['date']}, produced by {NB}" in out
+
+
+def test_fast_path_off_always_recomputes_and_refreshes(capsys) -> None:
+    fn = Counter([1, 2])
+    _run(fn, fast_path=False)
+    _run(fn, fast_path=False)
+    assert fn.calls == 2 and "loaded precomputed" not in capsys.readouterr().out
+
+
+def test_fast_path_on_without_artifact_computes_and_says_so(capsys) -> None:
+    fn = Counter({"a": 1})
+    assert _run(fn, fast_path=True) == {"a": 1} and fn.calls == 1
+    assert "no precomputed result for 'sweep'" in capsys.readouterr().out
+    assert artifact_paths("sweep", "ci")["meta"].exists()
+
+
+def test_over_budget_prints_a_warning(capsys) -> None:
+    def slow():
+        import time
+
+        time.sleep(0.05)
+        return 1
+
+    _run(slow, fast_path=False, budget_s=0.001)
+    assert "WARNING: 'sweep' took" in capsys.readouterr().out
+
+
+def test_tampered_payload_is_an_error_not_a_recompute() -> None:
+    fn = Counter({"loss": 1.5})
+    _run(fn, fast_path=False)
+    path = artifact_paths("sweep", "ci")["json"]
+    path.write_text(path.read_text().replace("1.5", "1.4"))
+    with pytest.raises(FastPathError, match="sha256 mismatch"):
+        _run(fn, fast_path=True)
+    assert fn.calls == 1
+
+
+def test_missing_payload_or_broken_sidecar_is_an_error() -> None:
+    fn = Counter([1])
+    _run(fn, fast_path=False)
+    paths = artifact_paths("sweep", "ci")
+    paths["meta"].write_text("{not json")
+    with pytest.raises(FastPathError, match="unreadable sidecar"):
+        _run(fn, fast_path=True)
+    _run(fn, fast_path=False)
+    paths["json"].unlink()
+    with pytest.raises(FastPathError, match="is missing"):
+        _run(fn, fast_path=True)
+
+
+def test_other_producer_or_changed_code_is_an_error() -> None:
+    _run(Counter([1]), fast_path=False)
+    with pytest.raises(FastPathError, match="produced by '06_scaling_laws.ipynb'"):
+        _run(Counter([1]), fast_path=True, produced_by="bench_other.py")
+
+    _run(lambda: [1], fast_path=False, key="k2")
+    with pytest.raises(FastPathError, match="computing code changed"):
+        _run(lambda: [2], fast_path=True, key="k2")
+
+
+def test_tensor_dict_round_trips_through_safetensors() -> None:
+    gen = torch.Generator().manual_seed(0)
+    tensors = {"w": torch.randn(4, 3, generator=gen), "ids": torch.arange(5)}
+    fn = Counter(tensors)
+    _run(fn, fast_path=False, key="weights")
+    paths = artifact_paths("weights", "ci")
+    assert paths["safetensors"].exists() and not paths["json"].exists()
+    loaded = _run(Counter(tensors), fast_path=True, key="weights")  # same class: same code
+    assert set(loaded) == {"w", "ids"} and all(torch.equal(loaded[k], tensors[k]) for k in tensors)
+
+
+def test_profile_object_and_profiles_are_separate(tmp_path) -> None:
+    _run(Counter([1]), fast_path=False, profile=get_profile("cpu"))
+    assert (tmp_path / "cpu" / "fastpath" / "sweep.json").exists()
+    assert not (tmp_path / "ci" / "fastpath" / "sweep.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"key": ""}, ValueError, "key must be"),
+        ({"key": "../escape"}, ValueError, "key must be"),
+        ({"compute_fn": 3}, TypeError, "compute_fn must be a callable"),
+        ({"profile": "tpu"}, ValueError, r"profile must be one of \('ci', 'cpu', 'gpu'\)"),
+        ({"profile": "auto"}, ValueError, "profile must be one of"),
+        ({"budget_s": 0}, ValueError, "budget_s must be"),
+        ({"budget_s": float("nan")}, ValueError, "budget_s must be"),
+        ({"budget_s": True}, ValueError, "budget_s must be"),
+        ({"produced_by": " "}, ValueError, "produced_by must name"),
+        ({"fast_path": "yes"}, TypeError, "fast_path must be True or False"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs, error, match) -> None:
+    args = {"key": "k", "compute_fn": lambda: 1, "profile": "ci", "budget_s": 1.0, "produced_by": NB}
+    args.update({"fast_path": False} | kwargs)
+    key, fn = args.pop("key"), args.pop("compute_fn")
+    with pytest.raises(error, match=match):
+        cached_result(key, fn, **args)
+
+
+@pytest.mark.parametrize(
+    ("result", "match"),
+    [
+        ((1, 2), "type tuple"),
+        ({1: "a"}, "non-string key"),
+        ([float("nan")], "NaN/inf"),
+        ({"x": object()}, r"result\['x'\] has type object"),
+    ],
+)
+def test_non_json_results_are_refused_and_nothing_is_stored(result, match) -> None:
+    with pytest.raises((TypeError, ValueError), match=match):
+        _run(lambda: result, fast_path=False, key="bad")
+    assert not artifact_paths("bad", "ci")["meta"].exists()

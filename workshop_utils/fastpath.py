@@ -1,0 +1,259 @@
+"""Live-session fast path: load what the same code computed earlier instead of stalling a live session.
+
+A long notebook cell wraps its computation:
+
+    FAST_PATH = False  # in the `parameters` cell; the instructor sets True for a live session
+    sweep = cached_result("06_sweep", lambda: run_sweep(profile), profile=profile, budget_s=60,
+                          produced_by="06_scaling_laws.ipynb", fast_path=FAST_PATH)
+
+- `fast_path=False` (the default in every notebook): always compute, time it against `budget_s` (a warning
+  when over), and store the result under `artifacts/<profile>/fastpath/<key>.json` with a sidecar
+  `<key>.meta.json`: sha256 of the stored bytes, date, producing notebook/script, git commit, seconds taken,
+  and a fingerprint of the computing function's source.
+- `fast_path=True`: if an artifact exists, check it (sha256 of the payload, same producer, same function
+  source) and load it with a visible note "loaded precomputed result from <date>, produced by <script>".
+  A failed check is an error (`FastPathError`), never a silent recompute or a silent trust.
+  Without an artifact it computes and stores, as above.
+
+Payloads: JSON values (dict with str keys, list, str, int, float, bool, None; tuples and numpy scalars are
+refused so a round trip returns exactly what was computed), or a dict of torch tensors (stored as
+safetensors).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import json
+import math
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .config import PROFILE_NAMES
+from .paths import artifacts_dir, repo_root
+
+_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
+SIDECAR_FIELDS = ("key", "format", "sha256", "date", "produced_by", "code_version", "fingerprint", "seconds")
+
+
+class FastPathError(RuntimeError):
+    """A stored fast-path artifact failed its check (hash, producer or code); nothing was loaded."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument checks
+# ---------------------------------------------------------------------------------------------
+def _check_args(
+    key: Any, compute_fn: Any, profile: Any, budget_s: Any, produced_by: Any, fast_path: Any
+) -> str:
+    """Validate the arguments of `cached_result`; return the profile name."""
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise ValueError(
+            f"key must be a non-empty name of letters, digits, '_', '.', '-' (max 121 chars), got {key!r}"
+        )
+    if not callable(compute_fn):
+        raise TypeError(f"compute_fn must be a callable taking no arguments, got {type(compute_fn).__name__}")
+    name = getattr(profile, "name", profile)
+    if name not in PROFILE_NAMES:
+        raise ValueError(f"profile must be one of {PROFILE_NAMES} (or a Profile), got {profile!r}")
+    if isinstance(budget_s, bool) or not isinstance(budget_s, (int, float)) or not math.isfinite(budget_s):
+        raise ValueError(f"budget_s must be a finite number of seconds > 0, got {budget_s!r}")
+    if budget_s <= 0:
+        raise ValueError(f"budget_s must be a finite number of seconds > 0, got {budget_s!r}")
+    if not isinstance(produced_by, str) or not produced_by.strip():
+        raise ValueError(f"produced_by must name the producing notebook or script, got {produced_by!r}")
+    if not isinstance(fast_path, bool):
+        raise TypeError(f"fast_path must be True or False, got {fast_path!r}")
+    return name
+
+
+def _check_json(value: Any, where: str = "result") -> None:
+    """Raise unless `value` is made of JSON types that round-trip unchanged."""
+    if value is None or isinstance(value, (bool, str, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where} is {value!r}: NaN/inf cannot be stored as JSON")
+        return
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_json(v, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{where} has a non-string key {k!r}: JSON keys are strings")
+            _check_json(v, f"{where}[{k!r}]")
+        return
+    raise TypeError(
+        f"{where} has type {type(value).__name__}: store dict/list/str/int/float/bool/None "
+        "(tuple -> list, numpy -> .tolist() or float()), or a dict of torch tensors"
+    )
+
+
+def _is_tensor_dict(value: Any) -> bool:
+    """True for a non-empty dict whose values are all torch tensors."""
+    if not isinstance(value, dict) or not value:
+        return False
+    import torch
+
+    return all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+
+
+# ---------------------------------------------------------------------------------------------
+# Provenance
+# ---------------------------------------------------------------------------------------------
+def code_version() -> str:
+    """The git commit of the repository (with `+dirty` when tracked files changed), or "unknown"."""
+    try:
+        run = lambda *a: subprocess.run(  # noqa: E731
+            ["git", *a], cwd=repo_root(), capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        commit = run("rev-parse", "--short=12", "HEAD")
+        dirty = run("status", "--porcelain", "--untracked-files=no")
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def fingerprint(compute_fn: Callable[[], Any]) -> str:
+    """sha256 (first 16 hex digits) of the function's source, or of its qualified name without source."""
+    target: Any = compute_fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    if not (inspect.isfunction(target) or inspect.ismethod(target)):
+        target = type(target)  # a callable object: its class's source
+    try:
+        text = inspect.getsource(target)
+    except (OSError, TypeError):
+        text = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Store and load
+# ---------------------------------------------------------------------------------------------
+def artifact_paths(key: str, profile: Any) -> dict[str, Path]:
+    """Where `key` lives for `profile`: {'json', 'safetensors', 'meta'} paths (not all exist)."""
+    name = getattr(profile, "name", profile)
+    root = artifacts_dir(str(name), "fastpath")
+    return {
+        "json": root / f"{key}.json",
+        "safetensors": root / f"{key}.safetensors",
+        "meta": root / f"{key}.meta.json",
+    }
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _save(key: str, result: Any, paths: dict[str, Path], meta: dict[str, Any]) -> dict[str, Any]:
+    """Store `result` and its sidecar; return the sidecar."""
+    if _is_tensor_dict(result):
+        from safetensors.torch import save
+
+        fmt = "safetensors"
+        data = save({k: v.detach().contiguous().cpu() for k, v in result.items()})
+    else:
+        _check_json(result)
+        fmt = "json"
+        data = json.dumps(result, sort_keys=True, indent=1).encode()
+    paths["meta"].unlink(missing_ok=True)  # a half-written artifact must never look valid
+    for other in ("json", "safetensors"):
+        paths[other].unlink(missing_ok=True)
+    _write_atomic(paths[fmt], data)
+    meta = {**meta, "key": key, "format": fmt, "sha256": hashlib.sha256(data).hexdigest()}
+    _write_atomic(paths["meta"], json.dumps(meta, indent=1).encode())
+    return meta
+
+
+def _load(key: str, paths: dict[str, Path], produced_by: str, fp: str) -> tuple[Any, dict[str, Any]]:
+    """Check and load a stored artifact; raise FastPathError on any mismatch."""
+    try:
+        meta = json.loads(paths["meta"].read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise FastPathError(f"fast path {key!r}: unreadable sidecar {paths['meta']} ({e})") from e
+    missing = [f for f in SIDECAR_FIELDS if f not in meta]
+    if missing or meta.get("format") not in ("json", "safetensors") or meta.get("key") != key:
+        raise FastPathError(f"fast path {key!r}: sidecar {paths['meta']} is malformed (missing {missing})")
+    payload = paths[meta["format"]]
+    fix = f"recompute it once with fast_path=False (or delete {payload.name} and {paths['meta'].name})"
+    if not payload.is_file():
+        raise FastPathError(f"fast path {key!r}: sidecar exists but {payload} is missing; {fix}")
+    got = _sha256(payload)
+    if got != meta["sha256"]:
+        raise FastPathError(
+            f"fast path {key!r}: sha256 mismatch for {payload} (stored {meta['sha256'][:16]}..., "
+            f"file {got[:16]}...): the artifact changed after it was produced; {fix}"
+        )
+    if meta["produced_by"] != produced_by:
+        raise FastPathError(
+            f"fast path {key!r}: stored artifact was produced by {meta['produced_by']!r}, not {produced_by!r}; {fix}"
+        )
+    if meta["fingerprint"] != fp:
+        raise FastPathError(
+            f"fast path {key!r}: the computing code changed since the artifact was produced "
+            f"(source fingerprint {meta['fingerprint']} vs now {fp}); {fix}"
+        )
+    if meta["format"] == "safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(payload), meta
+    return json.loads(payload.read_text()), meta
+
+
+def cached_result(
+    key: str,
+    compute_fn: Callable[[], Any],
+    *,
+    profile: Any,
+    budget_s: float,
+    produced_by: str,
+    fast_path: bool,
+) -> Any:
+    """Load the checked result of `compute_fn` produced earlier (fast path on), else compute, time and store it."""
+    name = _check_args(key, compute_fn, profile, budget_s, produced_by, fast_path)
+    paths = artifact_paths(key, name)
+    fp = fingerprint(compute_fn)
+    if fast_path and paths["meta"].exists():
+        result, meta = _load(key, paths, produced_by, fp)
+        print(
+            f"loaded precomputed result from {meta['date']}, produced by {meta['produced_by']} "
+            f"(key {key!r}, code {meta['code_version']}, took {meta['seconds']:.1f} s to compute)"
+        )
+        return result
+    if fast_path:
+        print(f"fast path: no precomputed result for {key!r} in {paths['meta'].parent}; computing it now")
+    start = time.perf_counter()
+    result = compute_fn()
+    seconds = time.perf_counter() - start
+    if seconds > budget_s:
+        print(
+            f"WARNING: {key!r} took {seconds:.1f} s, over its live budget of {budget_s:g} s; "
+            f"before a live session run it once, then set FAST_PATH = True"
+        )
+    meta = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),  # noqa: UP017 - py3.10
+        "produced_by": produced_by,
+        "code_version": code_version(),
+        "fingerprint": fp,
+        "seconds": round(seconds, 3),
+        "budget_s": float(budget_s),
+        "profile": name,
+    }
+    _save(key, result, paths, meta)
+    return result
