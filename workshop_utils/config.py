@@ -158,6 +158,8 @@ _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     # Module 07: supervised fine-tuning.
     # n_eval is the size of validation and of test each; n_pool: prompts the teacher labels (imitation);
     # max_length: the longest chat in tokens (prompts run ~30-50 tokens on the course tokenizer).
+    # n_eval is the size of validation and of test each; n_pool: prompts the teacher labels (imitation);
+    # max_length: the longest chat in tokens (prompts run ~30-50 tokens on the course tokenizer).
     "sft": {
         "ci": {"n_train": 2_000, "n_eval": 150, "n_pool": 1_000, "steps": 200, "batch_size": 16, "lr": 2e-3,
                "max_length": 96, "max_new_tokens": 8, "trl_steps": 60, "cpt_steps": 60, "student_steps": 150},
