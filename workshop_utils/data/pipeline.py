@@ -89,6 +89,12 @@ def langid_stage(row: dict, threshold: float = LANG_THRESHOLD) -> dict:
     return {"pred_lang": lang, "lang_score": score, "drop_reason": reason}
 
 
+def pii_map(row: dict) -> dict:
+    """Mask PII; keep the text before masking (for scoring) and the count per kind."""
+    masked, counts = mask_pii(row["text"])
+    return {"text_before_pii": row["text"], "text": masked, **{f"pii_{k}": v for k, v in counts.items()}}
+
+
 def quality_map(row: dict) -> dict:
     """Heuristic quality rules by source kind (C4 also rewrites the text: bad lines removed)."""
     text, verdict = quality_stage(row["text"], row["kind"])
@@ -96,6 +102,13 @@ def quality_map(row: dict) -> dict:
         "text": text if verdict.keep else row["text"],
         "drop_reason": "" if verdict.keep else verdict.rule,
     }
+
+
+def apply_rows(batch: dict[str, list], fn, **kw) -> dict[str, list]:
+    """Run a per-document stage function over a `datasets` batch (fewer Arrow round trips than row maps)."""
+    rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
+    outs = [fn(r, **kw) for r in rows]
+    return {k: [o[k] for o in outs] for k in outs[0]} if outs else {}
 
 
 @dataclass
@@ -146,7 +159,10 @@ def run_pipeline(crawl, config: PipelineConfig | None = None):
         return kept
 
     t = time.perf_counter()
-    ds = crawl.map(input_stage, fn_kwargs={"max_doc_bytes": config.max_doc_bytes}, num_proc=nproc)
+    batched = {"batched": True, "batch_size": 64, "num_proc": nproc}
+    ds = crawl.map(
+        apply_rows, fn_kwargs={"fn": input_stage, "max_doc_bytes": config.max_doc_bytes}, **batched
+    )
     ds = split(ds.remove_columns("raw"), "input")
     seconds["input"] = time.perf_counter() - t
 
@@ -156,7 +172,7 @@ def run_pipeline(crawl, config: PipelineConfig | None = None):
         ("quality", quality_map, {}),
     ):
         t = time.perf_counter()
-        ds = split(ds.map(fn, fn_kwargs=kw, num_proc=nproc), stage)
+        ds = split(ds.map(apply_rows, fn_kwargs={"fn": fn, **kw}, **batched), stage)
         seconds[stage] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -182,12 +198,7 @@ def run_pipeline(crawl, config: PipelineConfig | None = None):
     seconds["near_dedup"] = time.perf_counter() - t
 
     t = time.perf_counter()
-
-    def pii_map(row: dict) -> dict:
-        masked, counts = mask_pii(row["text"])
-        return {"text_before_pii": row["text"], "text": masked, **{f"pii_{k}": v for k, v in counts.items()}}
-
-    kept = ds.map(pii_map, num_proc=nproc).remove_columns("drop_reason")
+    kept = ds.map(apply_rows, fn_kwargs={"fn": pii_map}, **batched).remove_columns("drop_reason")
     seconds["pii"] = time.perf_counter() - t
     waterfall.append({"stage": "pii", "docs": len(kept), "words": sum(_words(x) for x in kept["text"])})
 
