@@ -14,6 +14,7 @@ from workshop_utils.device import pick_device
 from workshop_utils.models import (
     build_course_model,
     course_model_config,
+    course_token_ids,
     load_course_model,
     save_course_model,
 )
@@ -95,9 +96,10 @@ def test_tokenizer_bad_input():
         train_course_tokenizer("abc", 100)
 
 
-def test_encode_text_matches_whole_text_at_paragraph_breaks(tok):
+def test_encode_text_equals_tokenizer_call(tok):
     text = "First paragraph.\n\nSecond one, longer.\n\nThird."
     ids = encode_text(tok, text)
+    assert ids.tolist() == tok(text, add_special_tokens=False)["input_ids"]
     assert tok.decode(ids.tolist()) == text
     with pytest.raises(ValueError, match="empty"):
         encode_text(tok, "")
@@ -154,6 +156,15 @@ def test_training_is_deterministic_and_loss_falls():
     r2 = train_lm(tiny_model(17), ids, ids, cfg, dev, show_progress=False)
     assert [h.get("train_loss") for h in r1.history] == [h.get("train_loss") for h in r2.history]
     assert r1.final_val_loss < 0.5 * r1.evals()[0]["val_loss"]
+
+
+def test_course_token_ids_are_cached_and_equal(tmp_path, monkeypatch, tok):
+    monkeypatch.setenv("WORKSHOP_ARTIFACTS", str(tmp_path))
+    train, val = course_token_ids(CI, tok)
+    assert (tmp_path / "ci" / "course_tokens" / "ids.safetensors").exists()
+    train2, val2 = course_token_ids(CI, tok)
+    assert torch.equal(train, train2) and torch.equal(val, val2)
+    assert val.tolist()[:50] == tok(load_corpus(CI).val, add_special_tokens=False)["input_ids"][:50]
 
 
 def test_save_and_load_course_model_round_trip(tmp_path, monkeypatch, tok):

@@ -19,7 +19,7 @@ from .paths import artifacts_dir
 BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
 ROLE_TOKENS = {"system": "<|system|>", "user": "<|user|>", "assistant": "<|assistant|>"}
 END = "<|end|>"
-TOKENIZER_VERSION = 2  # bump when training changes, so cached tokenizers (and models built on them) retrain
+TOKENIZER_VERSION = 3  # bump when training changes, so cached tokenizers (and models built on them) retrain
 SPECIAL_TOKENS = [PAD, BOS, EOS, *ROLE_TOKENS.values(), END]  # ids 0..6, in this order
 
 # One turn per line: <|role|>content<|end|>\n. The assistant's content and its <|end|> sit inside
@@ -41,12 +41,6 @@ CHAT_TEMPLATE = (
 )
 
 
-def paragraphs(text: str) -> list[str]:
-    """Split at blank lines, keeping each separator: training and `encode_text` see the same pre-tokens."""
-    parts = text.split("\n\n")
-    return [p + "\n\n" for p in parts[:-1]] + [parts[-1]]
-
-
 def train_course_tokenizer(text: str, vocab_size: int) -> PreTrainedTokenizerFast:
     """Train byte-level BPE on `text` and wrap it with special tokens and the chat template."""
     if not text:
@@ -64,7 +58,9 @@ def train_course_tokenizer(text: str, vocab_size: int) -> PreTrainedTokenizerFas
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(paragraphs(text), trainer=trainer)
+    # One piece: the trainer sees exactly the pre-tokens that encoding the whole text produces (splitting
+    # at blank lines would change them at every split and break equality with the from-scratch BPE).
+    tok.train_from_iterator([text], trainer=trainer)
     wrapped = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=BOS,
