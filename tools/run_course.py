@@ -72,7 +72,7 @@ def main() -> int:
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     metrics_dir = out / "metrics"
     metrics_dir.mkdir(exist_ok=True)
-    env = {"WORKSHOP_METRICS_DIR": str(metrics_dir), "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
+    env = {"WORKSHOP_METRICS_DIR": str(metrics_dir), "PYTHONHASHSEED": "0"}  # inline figures stay on
     if args.guard:
         env["WORKSHOP_NETWORK_GUARD"] = "1"
         env["PYTHONPATH"] = os.pathsep.join(
