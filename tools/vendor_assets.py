@@ -64,6 +64,17 @@ ASSETS: tuple[Asset, ...] = (
 )
 
 
+# reveal.js for the slide decks (slides/build_slides.py inlines its CSS and JS into every deck). The white
+# theme carries its fonts as data: URLs, so a deck loads nothing from the network.
+REVEAL = Asset(
+    "reveal.js",
+    "6.0.2",
+    "sha512-JYIg5D9aoxoaLeb84O+OvAwsKWdIavVgEDScxtYEXFCT6t6TQrhNtSgogcjdCpdLsWglhJn3zyE3fUOwiH5KEg==",
+    ("dist/reveal.css", "dist/theme/white.css", "dist/reveal.js", "dist/plugin/notes.js"),
+    "LICENSE",
+)
+
+
 def _verify(data: bytes, asset: Asset) -> None:
     """Raise unless `data` has the pinned sha512 integrity."""
     algo, _, want = asset.integrity.partition("-")
@@ -96,31 +107,33 @@ def asset_dir(asset: Asset) -> Path:
     return CACHE / f"{asset.name}-{asset.version}"
 
 
+def ensure_asset(asset: Asset) -> Path:
+    """Fetch one asset unless cached (integrity-checked); return its cache folder."""
+    dest = asset_dir(asset)
+    wanted = [*asset.files, asset.licence]
+    if not all((dest / f).is_file() for f in wanted):
+        try:
+            data = _download(asset)
+        except Exception as e:  # noqa: BLE001 - re-raised with the fix in words
+            raise RuntimeError(
+                f"could not fetch {asset.name}@{asset.version} from the npm registry ({e}); the offline "
+                f"site needs it once. Fetch it where a registry is reachable: python tools/vendor_assets.py"
+            ) from e
+        _verify(data, asset)
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for rel in wanted:
+                member = tar.extractfile(f"package/{rel}")
+                if member is None:
+                    raise RuntimeError(f"{asset.name}@{asset.version} has no file {rel!r}")
+                target = dest / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(member.read())
+    return dest
+
+
 def ensure_assets() -> dict[str, Path]:
-    """Fetch every asset that is not cached yet; return {package name: cache folder}."""
-    out = {}
-    for asset in ASSETS:
-        dest = asset_dir(asset)
-        wanted = [*asset.files, asset.licence]
-        if not all((dest / f).is_file() for f in wanted):
-            try:
-                data = _download(asset)
-            except Exception as e:  # noqa: BLE001 - re-raised with the fix in words
-                raise RuntimeError(
-                    f"could not fetch {asset.name}@{asset.version} from the npm registry ({e}); the offline "
-                    f"site needs it once. Fetch it where a registry is reachable: python tools/vendor_assets.py"
-                ) from e
-            _verify(data, asset)
-            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-                for rel in wanted:
-                    member = tar.extractfile(f"package/{rel}")
-                    if member is None:
-                        raise RuntimeError(f"{asset.name}@{asset.version} has no file {rel!r}")
-                    target = dest / rel
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(member.read())
-        out[asset.name] = dest
-    return out
+    """Fetch every site asset that is not cached yet; return {package name: cache folder}."""
+    return {asset.name: ensure_asset(asset) for asset in ASSETS}
 
 
 def copy_assets(site_vendor: Path) -> dict[str, str]:
@@ -137,7 +150,7 @@ def copy_assets(site_vendor: Path) -> dict[str, str]:
 
 def main() -> int:
     """Fetch the assets and list them."""
-    for name, path in ensure_assets().items():
+    for name, path in {**ensure_assets(), REVEAL.name: ensure_asset(REVEAL)}.items():
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
         print(f"{name:<10} {size / 1e6:5.2f} MB  {path}")
     return 0

@@ -1,0 +1,77 @@
+"""Deck 08 · LoRA and QLoRA: small adapters, 4-bit base weights, the memory to fine-tune."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from workshop_utils.lora import TARGET_SETS, lora_paper_count, lora_parameter_count
+from workshop_utils.params import build_on_meta, count_model_parameters
+from workshop_utils.quant import BLOCK, BLOCK2, constant_bits_per_param, finetune_memory_rows
+
+# GPT-3 175B as in Hu et al. 2021 (LoRA), §4.2/§5.1: 96 layers, d_model 12288, adapters on W_q and W_v.
+GPT3_PARAMS, GPT3_LAYERS, GPT3_D = 175e9, 96, 12288
+
+
+def build(d) -> None:
+    """Slides of module 08."""
+    counts = {r: lora_paper_count(r, GPT3_LAYERS, GPT3_D) for r in (1, 4, 8)}
+    for r, n in counts.items():
+        d.value(f"r{r}", r)
+        d.value(f"gpt3_r{r}", n, "{:,}")
+    d.value("gpt3_ratio", GPT3_PARAMS / counts[4], "{:,.0f}")
+    d.value("gpt3_mb", 2 * counts[4] / 2**20, "{:.1f} MiB")
+    d.slide(
+        "LoRA: train a low-rank update",
+        [
+            "`W x + (alpha/r) B A x`, B starts at zero: the model is unchanged at step zero",
+            "GPT-3 175B, adapters on W_q and W_v: r = {r1} -> {gpt3_r1}, r = {r4} -> {gpt3_r4}, r = {r8} -> {gpt3_r8}",
+            "r = {r4}: {gpt3_ratio} x fewer trainable parameters, a {gpt3_mb} fp16 checkpoint",
+        ],
+        "The paper's 'roughly 10,000x' and '35MB' are these numbers rounded.",
+    )
+    llama = build_on_meta("llama-2-7b")
+    n_lora = lora_parameter_count(llama, 8, TARGET_SETS["q,v"])
+    d.value("llama_lora", n_lora, "{:,}")
+    d.value("llama_r", 8)
+    d.value("llama_pct", 100 * n_lora / count_model_parameters(llama), "{:.3f} %")
+    single = constant_bits_per_param(BLOCK)
+    double = constant_bits_per_param(BLOCK, double=True, block2=BLOCK2)
+    d.value("block", BLOCK)
+    d.value("bits_single", single, "{:.3f}")
+    d.value("bits_double", double, "{:.3f}")
+    d.value("bits_saved", single - double, "{:.3f}")
+    d.slide(
+        "QLoRA: the base in 4-bit NF4",
+        [
+            "Llama-2-7B, r = {llama_r} on q and v: {llama_lora} trainable parameters ({llama_pct} of the model)",
+            "NF4: one absmax scale per {block} weights costs {bits_single} bits per parameter",
+            "double quantisation of the scales: {bits_double} bits, saving {bits_saved} bits per parameter",
+        ],
+        "The notebook checks our NF4 table equals bitsandbytes' and the LoRA gradients on the 4-bit model.",
+    )
+    rows = finetune_memory_rows()
+    labels = [r["model"] for r in rows]
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(7.5, 3.6))
+    for i, (key, name) in enumerate([("full_ft_16bit", "full fine-tune"), ("lora_16bit", "LoRA, 16-bit base"),
+                                     ("qlora", "QLoRA, NF4 + double quant")]):  # fmt: skip
+        ax.bar(x + (i - 1) * 0.27, [r[key] for r in rows], width=0.27, label=name)
+    ax.set_xticks(x, labels)
+    ax.set_yscale("log")
+    ax.set_ylabel("GB of model states")
+    ax.legend(fontsize=7)
+    big = rows[-1]
+    d.value("big", big["model"])
+    d.value("big_full", big["full_ft_16bit"], "{:,.0f} GB")
+    d.value("big_qlora", big["qlora"], "{:.1f} GB")
+    d.slide(
+        "Memory to fine-tune",
+        [
+            "{big}: full fine-tuning {big_full} of model states, QLoRA {big_qlora}",
+            "activations come on top; QLoRA fits the largest model on one 48 GB GPU",
+        ],
+        "LoRA rank 64 on all linear layers (QLoRA's setting); embeddings and LM head stay 16-bit.",
+        figure=fig,
+    )
+    d.run_table_slide()
