@@ -188,3 +188,9 @@ def test_pre_norm_last_layer_gradient_shrinks_with_depth_post_norm_does_not() ->
     post = [A.last_layer_grad_norm(n, pre_norm=False) for n in (2, 16)]
     assert pre[1] < 0.75 * pre[0]
     assert post[1] > 0.85 * post[0]
+
+
+def test_single_threaded_helpers_restore_the_thread_count() -> None:
+    before = torch.get_num_threads()
+    A.last_layer_grad_norm(1, pre_norm=True)
+    assert torch.get_num_threads() == before

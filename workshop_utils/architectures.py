@@ -15,8 +15,10 @@ The toy models use a character vocabulary (`CharVocab`) so they stay independent
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,29 @@ from torch import nn
 FAMILIES = ("bert", "t5", "gpt2", "llama")
 OBJECTIVES = {"bert": "masked LM", "t5": "span corruption", "gpt2": "next token", "llama": "next token"}
 IGNORE = -100  # label value the HF losses skip
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one thread, then restore: tiny matmuls lose more to thread sync than they gain
+    (on a busy 2-core machine, 2 threads made these loops 10x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _single_threaded(fn: Callable) -> Callable:
+    """Decorator form of `_one_thread`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _one_thread():
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _check_family(family: str) -> str:
@@ -178,6 +203,7 @@ def _influence(fn: Any, ids: torch.Tensor, n_vocab: int) -> torch.Tensor:
     return torch.stack(cols, dim=1)
 
 
+@_single_threaded
 def measured_masks(
     family: str, model: nn.Module, ids: torch.Tensor, dec_ids: torch.Tensor | None = None
 ) -> dict:
@@ -314,6 +340,7 @@ def eval_objective(
     )
 
 
+@_single_threaded
 def train_tiny(
     family: str,
     model: nn.Module,
@@ -351,6 +378,7 @@ def train_tiny(
 # --- what each model can do -------------------------------------------------------------------
 
 
+@_single_threaded
 @torch.no_grad()
 def fill_blanks(model: nn.Module, vocab: CharVocab, text: str, positions: Sequence[int]) -> str:
     """BERT: replace the characters at `positions` by [MASK] and fill each with the top prediction."""
@@ -365,6 +393,7 @@ def fill_blanks(model: nn.Module, vocab: CharVocab, text: str, positions: Sequen
     return vocab.decode(filled)
 
 
+@_single_threaded
 @torch.no_grad()
 def fill_span(model: nn.Module, vocab: CharVocab, text: str, start: int, length: int) -> str:
     """T5: replace text[start:start+length] by one sentinel and generate what it hides."""
@@ -376,6 +405,7 @@ def fill_span(model: nn.Module, vocab: CharVocab, text: str, start: int, length:
     return vocab.decode(span[:length])
 
 
+@_single_threaded
 @torch.no_grad()
 def continue_text(
     model: nn.Module, vocab: CharVocab, prompt: str, n_new: int, seed: int = 0, temperature: float = 0.8
@@ -392,6 +422,7 @@ def continue_text(
     return vocab.decode(ids[0, -n_new:])
 
 
+@_single_threaded
 @torch.no_grad()
 def char_accuracy(
     family: str,
@@ -507,6 +538,7 @@ class NormBlock(nn.Module):
         return self.norm2(x + self.mlp(x))
 
 
+@_single_threaded
 def last_layer_grad_norm(depth: int, pre_norm: bool, d: int = 32, seed: int = 0) -> float:
     """Gradient norm of the last block's output projection at initialisation, for a stack of `depth` blocks.
 
