@@ -151,9 +151,45 @@ _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # Module 06: our own Chinchilla sweep.
     "scaling": {
-        "ci": {"n_budgets": 3, "n_sizes": 4},
-        "cpu": {"n_budgets": 3, "n_sizes": 5},
-        "gpu": {"n_budgets": 4, "n_sizes": 5},
+        # Sweep = budgets (FLOPs, C = 6ND with non-embedding N) x sizes (d_model, n_layers); steps = C/(6N*B*T).
+        # ci: 3 x 4 tiny models, ~2.3k steps of 512 tokens in all; the largest run is one pass of the 1 MB slice.
+        "ci": {
+            "budgets": (1.5e10, 3e10, 6e10),
+            "sizes": ((32, 2), (48, 2), (64, 2), (96, 2)),
+            "batch_size": 8,  # small batches: more steps per FLOP, which short runs need
+            "context": 64,
+            "lr": 3e-3,
+            "warmup_frac": 0.1,
+            "eval_batches": 8,
+            "cpu_bf16": False,
+            "grid": "small",  # Approach-3 starts: 32 of the paper's 4500 (time)
+            "n_boot": 300,
+        },
+        # cpu: 4 budgets x 5 sizes on the whole corpus; stored in data/scaling/sweep_cpu.json.
+        "cpu": {
+            "budgets": (3e10, 6e10, 1.2e11, 2.4e11),
+            "sizes": ((32, 2), (48, 2), (64, 2), (96, 2), (128, 2)),
+            "batch_size": 8,
+            "context": 64,
+            "lr": 3e-3,
+            "warmup_frac": 0.1,
+            "eval_batches": 16,
+            "cpu_bf16": True,  # 15-35 % faster on CPU (field notes)
+            "grid": "coarse",  # 243 of the paper's 4500 starts
+            "n_boot": 1000,
+        },
+        "gpu": {
+            "budgets": (1e12, 3e12, 1e13, 3e13),
+            "sizes": ((64, 2), (96, 3), (128, 4), (192, 4), (256, 6)),
+            "batch_size": 32,
+            "context": 128,
+            "lr": 2e-3,
+            "warmup_frac": 0.1,
+            "eval_batches": 40,
+            "cpu_bf16": False,
+            "grid": "paper",  # all 4500 starts, as Hoffmann et al.
+            "n_boot": 1000,
+        },
     },
     # Module 07: supervised fine-tuning.
     # n_eval is the size of validation and of test each; n_pool: prompts the teacher labels (imitation);

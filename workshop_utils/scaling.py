@@ -164,6 +164,78 @@ class KaplanLaw:
 KAPLAN = KaplanLaw()
 
 # ---------------------------------------------------------------------------------------------
+# 2b. Real models against the frontier, and why newer ones train past it
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A published model: parameters, training tokens, and where the two numbers come from."""
+
+    name: str
+    params: float
+    tokens: float
+    source: str
+
+
+REAL_MODELS = (  # sources: ../shared/reference_figures.md sections 2.1, 3.1, 3.2, 4, 9
+    TrainedModel("GPT-3", 175e9, 300e9, "Chinchilla Table 1; Brown et al. Table D.1"),
+    TrainedModel("Gopher", 280e9, 300e9, "Chinchilla Table 1"),
+    TrainedModel("MT-NLG", 530e9, 270e9, "Chinchilla Table 1"),
+    TrainedModel("Chinchilla", 70e9, 1.4e12, "Chinchilla Table 1"),
+    TrainedModel("LLaMA-1 7B", 6.7e9, 1.0e12, "LLaMA Table 2"),
+    TrainedModel("LLaMA-1 13B", 13.0e9, 1.0e12, "LLaMA Table 2"),
+    TrainedModel("LLaMA-1 33B", 32.5e9, 1.4e12, "LLaMA Table 2"),
+    TrainedModel("LLaMA-1 65B", 65.2e9, 1.4e12, "LLaMA Table 2"),
+    TrainedModel("Llama-2 7B", 6.738e9, 2.0e12, "Llama 2 Table 1; exact count from the HF config"),
+    TrainedModel("Llama-2 13B", 13.0e9, 2.0e12, "Llama 2 Table 1"),
+    TrainedModel("Llama-2 70B", 69.0e9, 2.0e12, "Llama 2 Table 1; count derived from the config"),
+    TrainedModel("Llama-3 8B", 8.03e9, 15e12, "Llama 3 model card ('over 15T' tokens)"),
+    TrainedModel("Llama-3 70B", 70e9, 15e12, "Llama 3 model card ('over 15T' tokens)"),
+    TrainedModel("Llama-3.1 405B", 405e9, 15.6e12, "Llama 3 Herd paper, arXiv:2407.21783"),
+    TrainedModel("StarCoderBase", 15.5e9, 1.0e12, "StarCoder abstract"),
+)
+
+
+def size_vs_optimal(law: ChinchillaLaw, n_params: ArrayLike, n_tokens: ArrayLike) -> float | np.ndarray:
+    """N / N_opt(6ND): > 1 means more parameters (fewer tokens) than compute-optimal, i.e. undertrained."""
+    return _out(np.asarray(n_params, dtype=float) / law.n_opt(training_flops(n_params, n_tokens)))
+
+
+@dataclass(frozen=True)
+class OvertrainingTradeoff:
+    """A small model trained long vs the compute-optimal model that reaches the same predicted loss."""
+
+    loss: float  # predicted loss both models reach
+    small_params: float
+    small_tokens: float
+    optimal_params: float
+    optimal_tokens: float
+    extra_training_flops: float  # what over-training costs up front
+    saved_flops_per_token: float  # 2 (N_opt - N_small) at inference
+    breakeven_tokens: float  # served tokens after which the small model is cheaper in total
+    serving_tokens: float
+    net_flops_saved: float  # at `serving_tokens`: inference saved minus the extra training
+
+
+def overtraining_tradeoff(
+    law: ChinchillaLaw, n_params: float, n_tokens: float, serving_tokens: float
+) -> OvertrainingTradeoff:
+    """Compare (N, D) with the compute-optimal model of equal predicted loss, over a serving volume."""
+    _positive("serving_tokens", serving_tokens)
+    target = float(law.loss(n_params, n_tokens))
+    c_opt = law.compute_for_loss(target)
+    n_opt, d_opt = float(law.n_opt(c_opt)), float(law.d_opt(c_opt))
+    extra = float(training_flops(n_params, n_tokens)) - c_opt
+    saved = 2.0 * (n_opt - n_params)
+    breakeven = extra / saved if saved > 0 else float("inf")
+    net = saved * serving_tokens - extra
+    return OvertrainingTradeoff(
+        target, n_params, n_tokens, n_opt, d_opt, extra, saved, breakeven, serving_tokens, net
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # 3. Fits
 # ---------------------------------------------------------------------------------------------
 
@@ -261,7 +333,9 @@ def isoflop_profile(compute: float, params: np.ndarray, losses: np.ndarray) -> I
     x_min = -p1 / (2 * p0)
     interior = bool(logn.min() <= x_min <= logn.max())
     loss_min = p2 - p1**2 / (4 * p0)
-    return IsoFLOPProfile(compute, params, losses, (p0, p1, p2), float(np.exp(x_min)), loss_min, interior)
+    with np.errstate(over="ignore"):  # a nearly flat parabola puts its vertex at e^(huge): inf, not usable
+        n_opt = float(np.exp(x_min))
+    return IsoFLOPProfile(compute, params, losses, (p0, p1, p2), n_opt, loss_min, interior)
 
 
 def fit_isoflop(

@@ -1,0 +1,244 @@
+"""Our own Chinchilla sweep (module 06): tiny LLaMAs on the course corpus at a few fixed compute budgets.
+
+For every budget C and model size N we train on D = C / (6N) tokens (a cosine schedule as long as the
+run, the lesson Hoffmann et al. drew from Kaplan et al.) and record the final validation loss. The
+IsoFLOP fit in `workshop_utils.scaling` turns these records into N_opt proportional to C^a.
+
+    python -m workshop_utils.sweep --profile cpu --out data/scaling/sweep_cpu.json
+
+N counts non-embedding parameters (Kaplan's convention): at these sizes the embedding tables are as
+large as the transformer blocks and would swamp the count. Total parameters are recorded as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from .config import Profile, get_profile
+from .corpus import load_corpus
+from .device import DeviceInfo, pick_device, seed_everything
+from .models import course_model_config
+from .notebook import progress
+from .paths import repo_root
+from .tokenizer import load_course_tokenizer
+from .training import TrainConfig, encode_text, train_lm
+
+HEAD_DIM = 16  # small heads so that even d_model = 32 has two of them
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What one sweep trains: budgets (FLOPs) x sizes (d_model, n_layers), and the shared recipe."""
+
+    budgets: tuple[float, ...]
+    sizes: tuple[tuple[int, int], ...]
+    batch_size: int
+    context: int
+    lr: float
+    warmup_frac: float
+    eval_batches: int
+    cpu_bf16: bool
+    seed: int = 0
+
+
+def sweep_spec(profile: Profile) -> SweepSpec:
+    """The sweep of a profile, from `profile.scaling`."""
+    s = profile.scaling
+    return SweepSpec(
+        budgets=tuple(float(b) for b in s.budgets),
+        sizes=tuple(tuple(x) for x in s.sizes),
+        batch_size=s.batch_size,
+        context=s.context,
+        lr=s.lr,
+        warmup_frac=s.warmup_frac,
+        eval_batches=s.eval_batches,
+        cpu_bf16=s.cpu_bf16,
+    )
+
+
+def sweep_model_config(profile: Profile, vocab_size: int, d_model: int, n_layers: int) -> LlamaConfig:
+    """The course LLaMA config with another width and depth (d_ff = 3 d_model, heads of HEAD_DIM, MHA)."""
+    if d_model <= 0 or d_model % HEAD_DIM:
+        raise ValueError(f"d_model must be a positive multiple of {HEAD_DIM}, got {d_model}")
+    if n_layers <= 0:
+        raise ValueError(f"n_layers must be >= 1, got {n_layers}")
+    cfg = course_model_config(profile, vocab_size).to_dict()
+    cfg.update(
+        hidden_size=d_model,
+        intermediate_size=3 * d_model,
+        num_hidden_layers=n_layers,
+        num_attention_heads=d_model // HEAD_DIM,
+        num_key_value_heads=d_model // HEAD_DIM,
+        head_dim=HEAD_DIM,
+    )
+    return LlamaConfig(**cfg)
+
+
+def non_embedding_params(model: torch.nn.Module) -> int:
+    """Parameters outside the input embedding and the output head (Kaplan's N)."""
+    skip = ("embed_tokens", "lm_head")
+    return sum(p.numel() for name, p in model.named_parameters() if not any(s in name for s in skip))
+
+
+def plan_sweep(spec: SweepSpec, profile: Profile, vocab_size: int) -> list[dict]:
+    """One row per run: budget, size, N, and the steps that spend the budget (D = C / 6N, rounded)."""
+    rows = []
+    tokens_per_step = spec.batch_size * spec.context
+    for budget in spec.budgets:
+        for d_model, n_layers in spec.sizes:
+            with torch.device("meta"):
+                model = LlamaForCausalLM(sweep_model_config(profile, vocab_size, d_model, n_layers))
+            n = non_embedding_params(model)
+            steps = max(1, round(budget / (6 * n * tokens_per_step)))
+            tokens = steps * tokens_per_step
+            rows.append(
+                {
+                    "budget": budget,
+                    "d_model": d_model,
+                    "n_layers": n_layers,
+                    "params": n,
+                    "total_params": sum(p.numel() for p in model.parameters()),
+                    "steps": steps,
+                    "tokens": tokens,
+                    "compute": 6.0 * n * tokens,  # the budget actually spent after rounding the steps
+                }
+            )
+    return rows
+
+
+def run_sweep(
+    profile: Profile,
+    device: DeviceInfo | None = None,
+    show_progress: bool = True,
+    spec: SweepSpec | None = None,
+) -> dict:
+    """Train every (budget, size) of the profile's sweep; return records + metadata (see `save_sweep`)."""
+    spec = spec or sweep_spec(profile)
+    device = device or pick_device(cpu_bf16=spec.cpu_bf16)
+    t_start = time.perf_counter()
+    corpus = load_corpus(profile)
+    tokenizer = load_course_tokenizer(profile)
+    train_ids, val_ids = encode_text(tokenizer, corpus.train), encode_text(tokenizer, corpus.val)  # (N,)
+    rows = plan_sweep(spec, profile, len(tokenizer))
+    for row in progress(rows, desc="sweep", disable=not show_progress):
+        seed_everything(spec.seed)
+        model = LlamaForCausalLM(sweep_model_config(profile, len(tokenizer), row["d_model"], row["n_layers"]))
+        cfg = TrainConfig(
+            steps=row["steps"],
+            lr=spec.lr,
+            batch_size=spec.batch_size,
+            context=spec.context,
+            warmup=max(1, round(spec.warmup_frac * row["steps"])),
+            eval_batches=spec.eval_batches,
+            seed=spec.seed,
+        )
+        result = train_lm(model, train_ids, val_ids, cfg, device, show_progress=False)
+        row["loss"] = result.final_val_loss
+        row["train_loss_last"] = result.history[-1]["train_loss"]
+        row["seconds"] = round(result.seconds, 3)
+        row["epochs"] = row["tokens"] / train_ids.numel()
+    seconds = time.perf_counter() - t_start
+    return {
+        "format": FORMAT_VERSION,
+        "profile": profile.name,
+        "spec": asdict(spec),
+        "corpus": {"name": corpus.name, "sha256": corpus.sha256, "train_tokens": int(train_ids.numel())},
+        "tokenizer_vocab": len(tokenizer),
+        "device": f"{device.device} ({device.precision})",
+        "seconds": round(seconds, 1),
+        "records": rows,
+    }
+
+
+def _git_commit() -> str:
+    """The repository's HEAD commit (with '+dirty' when tracked files differ), or 'unknown'."""
+    try:
+        root = repo_root()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "-uno"], cwd=root, capture_output=True, text=True
+        )
+        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def records_sha256(records: list[dict]) -> str:
+    """A fingerprint of the records (canonical JSON), stored with them and checked on load."""
+    return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
+
+
+def save_sweep(result: dict, path: str | Path, command: str) -> Path:
+    """Write a sweep with its provenance: date, command, machine, git commit, torch, records hash."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "script": "workshop_utils/sweep.py",
+        "git_commit": _git_commit(),
+        "machine": f"{platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads".strip(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "records_sha256": records_sha256(result["records"]),
+    }
+    path.write_text(json.dumps({"meta": meta, **result}, indent=1) + "\n")
+    return path
+
+
+def load_sweep(path: str | Path) -> dict:
+    """Read a stored sweep and check its format and records hash (a hand-edited file is refused)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no stored sweep at {path}; produce it with: python -m workshop_utils.sweep")
+    data = json.loads(path.read_text())
+    if data.get("format") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: format {data.get('format')!r}, expected {FORMAT_VERSION}; re-run the sweep"
+        )
+    want, got = data["meta"]["records_sha256"], records_sha256(data["records"])
+    if want != got:
+        raise ValueError(
+            f"{path}: records hash {got[:12]} does not match the stored {want[:12]}; file was edited"
+        )
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: run a profile's sweep and store it."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--profile", default="cpu", help="ci, cpu, gpu or auto (sizes from config.scaling)")
+    parser.add_argument(
+        "--out", required=True, help="where to write the JSON, e.g. data/scaling/sweep_cpu.json"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    profile = get_profile(args.profile)
+    result = run_sweep(profile)
+    command = "python -m workshop_utils.sweep " + " ".join(sys.argv[1:] if argv is None else argv)
+    out = save_sweep(result, args.out, command)
+    print(f"{len(result['records'])} runs in {result['seconds']:.0f} s -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
