@@ -177,7 +177,7 @@ DECK_CSS = """
 .reveal { font-size: 30px; }
 .reveal h1 { font-size: 1.9em; } .reveal h2 { font-size: 1.3em; }
 .reveal ul { display: block; } .reveal li { margin: 0.25em 0; }
-.reveal img.figure { max-height: 52vh; max-width: 92%; margin: 0.2em auto; background: #fff; }
+.reveal img.figure { max-height: 48vh; max-width: 92%; margin: 0.2em auto; background: #fff; }
 .reveal table { font-size: 0.62em; margin: 0.3em auto; }
 .reveal table th, .reveal table td { padding: 0.15em 0.5em; border-bottom: 1px solid #ccc; }
 .reveal .subtitle { color: #555; font-size: 0.8em; } .reveal .small { font-size: 0.6em; color: #666; }

@@ -27,9 +27,10 @@ def build(d) -> None:
     full = estimate_memory("llama-2-7b", "mixed", "adamw", batch=1, seq=seq, checkpointing="full",
                            activation_model="korthikanti")  # fmt: skip
     d.value("acts_ckpt", full.activations / GB, "{:.1f} GB")
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    b.plot(ax=ax, label="no checkpointing", x=0)
-    full.plot(ax=ax, label="full checkpointing", x=1)
+    fig, ax = plt.subplots(figsize=(6, 2.9))
+    b.plot(ax=ax, x=0)
+    full.plot(ax=ax, x=1)
+    ax.set_xticks([0, 1], ["no checkpointing", "full checkpointing"])
     ax.legend(fontsize=7, loc="upper right")
     ax.set_title("Llama-2-7B, mixed precision AdamW, one sequence")
     d.slide(
@@ -40,7 +41,7 @@ def build(d) -> None:
             "activations for one {seq}-token sequence: {acts}; total {total}",
             "full activation checkpointing: {acts_ckpt} of activations",
         ],
-        "Model states alone exceed an 80 GB GPU: that is why module 05 shards them.",
+        "Model states alone exceed the memory of any single GPU: that is why the next module shards them.",
         figure=fig,
     )
     fmts = {n: format_info(n) for n in ("fp32", "fp16", "bf16")}

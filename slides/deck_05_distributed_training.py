@@ -34,7 +34,7 @@ def build(d) -> None:
             "plain data parallel {zero0} per GPU",
             "ZeRO-1 {zero1}, ZeRO-2 {zero2}, ZeRO-3 {zero3}",
         ],
-        "Recomputed with the paper's formulas; the claims tests compare with its Table 1 cell by cell.",
+        "Recomputed with the paper's formulas; the claims tests compare with the paper's table cell by cell.",
     )
     d.value("gpus", GPUS)
     llama = {s: estimate_memory("llama-2-7b", "mixed", "adamw", batch=1, seq=4096, zero_stage=s, n_d=GPUS)

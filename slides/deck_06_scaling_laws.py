@@ -24,7 +24,7 @@ def build(d) -> None:
             "`L(N, D) = E + A/N^alpha + B/D^beta` with E = {e}, alpha = {alpha}, beta = {beta}",
             "under a budget `C = 6ND` the best model has `N_opt ∝ C^a`, a = {exp_a}: grow params and tokens together",
         ],
-        "Approach 3 of Hoffmann et al.; the notebook also fits Approach 2 (IsoFLOP) and our own sweep.",
+        "The parametric fit of Hoffmann et al.; the notebook also fits the IsoFLOP approach and our own sweep.",
     )
     rows = []
     for i, lw in enumerate(LAWS):

@@ -11,6 +11,7 @@ from workshop_utils.quant import BLOCK, BLOCK2, constant_bits_per_param, finetun
 
 # GPT-3 175B as in Hu et al. 2021 (LoRA), §4.2/§5.1: 96 layers, d_model 12288, adapters on W_q and W_v.
 GPT3_PARAMS, GPT3_LAYERS, GPT3_D = 175e9, 96, 12288
+QLORA_R = 64  # Dettmers et al. 2023: LoRA r = 64 on all linear layers
 
 
 def build(d) -> None:
@@ -28,7 +29,7 @@ def build(d) -> None:
             "GPT-3 175B, adapters on W_q and W_v: r = {r1} -> {gpt3_r1}, r = {r4} -> {gpt3_r4}, r = {r8} -> {gpt3_r8}",
             "r = {r4}: {gpt3_ratio} x fewer trainable parameters, a {gpt3_mb} fp16 checkpoint",
         ],
-        "The paper's 'roughly 10,000x' and '35MB' are these numbers rounded.",
+        "The LoRA paper quotes these numbers rounded (abstract and its GPT-3 section).",
     )
     llama = build_on_meta("llama-2-7b")
     n_lora = lora_parameter_count(llama, 8, TARGET_SETS["q,v"])
@@ -50,7 +51,8 @@ def build(d) -> None:
         ],
         "The notebook checks our NF4 table equals bitsandbytes' and the LoRA gradients on the 4-bit model.",
     )
-    rows = finetune_memory_rows()
+    rows = finetune_memory_rows(r=QLORA_R, targets="all linear")
+    d.value("qlora_r", QLORA_R)
     labels = [r["model"] for r in rows]
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
@@ -69,9 +71,9 @@ def build(d) -> None:
         "Memory to fine-tune",
         [
             "{big}: full fine-tuning {big_full} of model states, QLoRA {big_qlora}",
-            "activations come on top; QLoRA fits the largest model on one 48 GB GPU",
+            "activations come on top: model states decide whether fine-tuning fits at all",
         ],
-        "LoRA rank 64 on all linear layers (QLoRA's setting); embeddings and LM head stay 16-bit.",
+        "LoRA rank {qlora_r} on all linear layers (QLoRA's setting); embeddings and LM head stay 16-bit.",
         figure=fig,
     )
     d.run_table_slide()
