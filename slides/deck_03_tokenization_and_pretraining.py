@@ -58,7 +58,12 @@ def build(d) -> None:
             f"published GPU-hours imply {{star_mfu}} to {{l70_mfu}} of the A100's {peak} bf16 peak",
         ],
         "6ND counts the matmuls; the attention term is small at these context lengths (the notebook shows it).",
-        figure=fig,
         table=table,
+    )
+    d.slide(
+        "Training compute of real runs",
+        ["StarCoderBase and the four LLaMA-2 sizes, log scale"],
+        "Our live run is many orders of magnitude below these; the notebook computes how long ours would take.",
+        figure=fig,
     )
     d.run_table_slide()

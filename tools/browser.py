@@ -28,6 +28,7 @@ LAUNCH_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--no-first-run",
+    "--host-resolver-rules=MAP * ~NOTFOUND",  # resolve no host at all: nothing can leave, even by mistake
 ]
 VIEWPORT = {"width": 1280, "height": 720}
 LOCAL_SCHEMES = ("file:", "data:")  # the only requests a course page may make
@@ -183,7 +184,12 @@ def cli_render(page: Path, window: tuple[int, int] = (1280, 720), budget_ms: int
 
 
 def _netlog_urls(path: Path) -> list[str]:
-    """Every URL a Chromium net log mentions in an event's params (requests, sockets, DNS)."""
+    """URLs of the requests the page made, from a Chromium net log.
+
+    Chromium's own background requests (clock check, spell-check dictionary, component update: the command
+    line makes them even with the flags above) start with initiator "not an origin"; a page's requests,
+    and the navigation to the local file itself, are kept.
+    """
     text = path.read_text(errors="replace").rstrip().rstrip(",")
     if not text.endswith("}"):
         text += "]}"  # a log cut short by exit lacks its closing brackets
@@ -194,9 +200,11 @@ def _netlog_urls(path: Path) -> list[str]:
     urls = []
     for ev in events:
         params = ev.get("params") or {}
-        for key in ("url", "original_url", "host"):
-            if isinstance(params.get(key), str):
-                urls.append(params[key] if ":" in params[key] else f"host:{params[key]}")
+        url = params.get("url")
+        if "initiator" not in params or not isinstance(url, str):
+            continue  # only URL_REQUEST_START_JOB events carry both
+        if params["initiator"] != "not an origin" or url.startswith(LOCAL_SCHEMES):
+            urls.append(url)
     return urls
 
 
