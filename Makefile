@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup course test lint unit notebooks site-check lab slides bench test-latest lock clean
+.PHONY: setup course test lint unit notebooks site-check lab slides browser-deps bench test-latest lock clean
 
 ## setup: create/update the pinned environment (idempotent; reinstalls only when pins change)
 setup: $(STAMP)
@@ -21,15 +21,15 @@ $(STAMP): pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
 ## course: execute every notebook (auto profile), build the site, print the run table
-course: setup
+course: setup slides
 	$(PY) tools/run_course.py --profile auto --record
 
 ## test: lint, unit + claims tests, every notebook in the ci profile (network guard on), site/badge checks
-test: setup lint unit notebooks site-check
+test: setup lint browser-deps slides unit notebooks site-check
 
 lint: setup
-	$(VENV)/bin/ruff check workshop_utils tests tools benchmarks notebooks
-	$(VENV)/bin/ruff format --check workshop_utils tests tools benchmarks notebooks
+	$(VENV)/bin/ruff check workshop_utils tests tools benchmarks notebooks slides
+	$(VENV)/bin/ruff format --check workshop_utils tests tools benchmarks notebooks slides
 	$(VENV)/bin/nbstripout --verify --keep-id --extra-keys "metadata.papermill cell.metadata.papermill" notebooks/*.ipynb
 	$(PY) tools/sync_notebooks.py --check
 	$(PY) tools/lock.py --check
@@ -42,6 +42,14 @@ notebooks: setup
 
 site-check: setup
 	$(PY) -m pytest -q tests -m course
+
+## slides: one self-contained reveal.js deck per module -> build/slides/ (the site links them)
+slides: setup
+	$(PY) slides/build_slides.py
+
+## browser-deps: Debian's chromium for the browser tests (apt-get install when missing and root)
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { test "$$(id -u)" = 0 && { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; }; } || { echo "chromium missing: sudo apt-get install -y chromium" >&2; exit 1; }
 
 ## lab: JupyterLab on the repository
 lab: setup

@@ -48,10 +48,9 @@ def test_checker_on_a_made_up_notebook() -> None:
     md = nbformat.v4.new_markdown_cell(
         "## Exercises\n1. warm-up\n2. measure\n   3 GB is not an item\n3. extend"
     )
-    sol = nbformat.v4.new_code_cell(
-        "x = 1", metadata={"tags": ["solution"], "jupyter": {"source_hidden": True}}
-    )
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T\n1. goal"), md, sol, sol])
+    meta = {"tags": ["solution"], "jupyter": {"source_hidden": True}}
+    sol, sol2 = (nbformat.v4.new_code_cell(f"x = {i}", metadata=meta) for i in (1, 2))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T\n1. goal"), md, sol, sol2])
     assert exercise_section(nb) == ([1, 2, 3], [2, 3])
     assert exercise_section(nbformat.v4.new_notebook(cells=[md])) == ([1, 2, 3], [])
     assert exercise_section(nbformat.v4.new_notebook(cells=[sol])) == ([], [])
