@@ -16,6 +16,9 @@ import time
 from dataclasses import dataclass
 
 import torch
+from transformers import LlamaConfig
+
+from .params import count_parameters, known_config
 
 A100_BF16_PEAK = 312e12  # FLOP/s, dense bf16 (nanoGPT's `flops_promised`; reference_figures.md §9)
 SECONDS_PER_HOUR = 3600.0
@@ -24,12 +27,17 @@ SECONDS_PER_HOUR = 3600.0
 def llama_param_count(
     d_model: int, n_layers: int, d_ff: int, vocab: int, n_heads: int, n_kv_heads: int
 ) -> int:
-    """Parameters of a LLaMA (untied embeddings, no biases, RMSNorm): the arithmetic of the config."""
-    head_dim = d_model // n_heads
-    attention = 2 * d_model * d_model + 2 * d_model * n_kv_heads * head_dim  # q, o + k, v (GQA)
-    mlp = 3 * d_model * d_ff  # gate, up, down (SwiGLU)
-    per_layer = attention + mlp + 2 * d_model  # + two RMSNorm weights
-    return 2 * vocab * d_model + n_layers * per_layer + d_model  # embeddings + LM head + final norm
+    """Parameters of a LLaMA (untied embeddings, no biases, RMSNorm), by module 01's closed-form counter."""
+    config = LlamaConfig(
+        hidden_size=d_model,
+        num_hidden_layers=n_layers,
+        intermediate_size=d_ff,
+        vocab_size=vocab,
+        num_attention_heads=n_heads,
+        num_key_value_heads=n_kv_heads,
+        tie_word_embeddings=False,
+    )
+    return count_parameters(config).total
 
 
 def matmul_params(model: torch.nn.Module) -> int:
@@ -129,10 +137,10 @@ class PublishedRun:
 # released, so it uses its nominal size.
 LLAMA2_GPU_HOURS = {"7B": 184_320, "13B": 368_640, "34B": 1_038_336, "70B": 1_720_320}
 LLAMA2_PARAMS = {
-    "7B": llama_param_count(4096, 32, 11008, 32000, 32, 32),
-    "13B": llama_param_count(5120, 40, 13824, 32000, 40, 40),
+    "7B": count_parameters(known_config("llama-2-7b")).total,
+    "13B": count_parameters(known_config("llama-2-13b")).total,
     "34B": 34e9,  # nominal (no released config)
-    "70B": llama_param_count(8192, 80, 28672, 32000, 64, 8),
+    "70B": count_parameters(known_config("llama-2-70b")).total,
 }
 
 
