@@ -39,7 +39,7 @@ _B64 = "b64:"  # prefix, so an empty document is never an empty field (datatrove
 
 def _require() -> None:
     if not HAVE_DATATROVE:
-        raise ImportError("datatrove is not installed: pip install 'datatrove==0.10.1'")
+        raise ImportError("datatrove is not installed: pip install 'datatrove==0.10.1' orjson")
 
 
 def write_crawl_jsonl(docs: list, folder: str | Path, n_shards: int = 2) -> list[Path]:
