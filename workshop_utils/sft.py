@@ -171,7 +171,9 @@ def generate_examples(n: int, seed: int = 0, families: Sequence[str] = FAMILIES)
             if f"{family}|{x}" not in seen and answer:
                 break
         else:
-            raise RuntimeError(f"could not draw a new {family!r} input: the family's input space is exhausted")
+            raise RuntimeError(
+                f"could not draw a new {family!r} input: the family's input space is exhausted"
+            )
         seen.add(f"{family}|{x}")
         instruction = rng.choice(TEMPLATES[family]).format(x=x)
         out.append(SFTExample(family, x, instruction, answer))
@@ -222,7 +224,9 @@ def validate_conversation(messages: list[dict]) -> None:
         if not isinstance(m["content"], str):
             raise ValueError(f"message {i} content must be a string, got {type(m['content']).__name__}")
     if messages[-1]["role"] != "assistant":
-        raise ValueError(f"the last message must be the assistant's (the SFT target), got {messages[-1]['role']!r}")
+        raise ValueError(
+            f"the last message must be the assistant's (the SFT target), got {messages[-1]['role']!r}"
+        )
     if not messages[-1]["content"].strip():
         raise ValueError("the assistant turn is empty: there is nothing to train on")
 
@@ -234,7 +238,8 @@ def chat_prompt_and_response(messages: list[dict], tokenizer) -> tuple[str, str]
     full = tokenizer.apply_chat_template(messages, tokenize=False)
     if not full.startswith(prompt):
         raise ValueError("the chat template renders the prompt differently with and without the answer")
-    return prompt, full[len(prompt) :].rstrip()  # content + end-of-turn token; trailing newline is not a target
+    response = full[len(prompt) :].rstrip()  # content + end-of-turn token; a trailing newline is no target
+    return prompt, response
 
 
 def tokenize_prompt_and_output(
@@ -337,7 +342,9 @@ def masked_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     targets = labels[:, 1:]  # (B, T-1)
     if not (targets != IGNORE_INDEX).any():
         raise ValueError("no position carries a label: every label is -100")
-    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE_INDEX)
+    return F.cross_entropy(
+        logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE_INDEX
+    )
 
 
 def collate_padded(features: Sequence[Feature], pad_id: int) -> dict[str, torch.Tensor]:
@@ -397,7 +404,9 @@ def model_inputs(batch: dict[str, torch.Tensor], device: torch.device) -> dict[s
 
 
 @torch.no_grad()
-def packing_contamination(model: torch.nn.Module, features: Sequence[Feature], pad_id: int) -> dict[str, float]:
+def packing_contamination(
+    model: torch.nn.Module, features: Sequence[Feature], pad_id: int
+) -> dict[str, float]:
     """Max |logit difference| of packed examples vs each example alone: with restarted positions and without."""
     model.eval()
     alone = [model(input_ids=torch.tensor([f.input_ids])).logits[0] for f in features]  # each (T_i, V)
@@ -416,7 +425,12 @@ def packing_contamination(model: torch.nn.Module, features: Sequence[Feature], p
 
 
 def epoch_batches(
-    features: Sequence[Feature], batch_size: int, max_length: int, pad_id: int, gen: torch.Generator, packing: bool
+    features: Sequence[Feature],
+    batch_size: int,
+    max_length: int,
+    pad_id: int,
+    gen: torch.Generator,
+    packing: bool,
 ) -> Iterator[dict[str, torch.Tensor]]:
     """One shuffled pass: padded batches of `batch_size` examples, or packed batches of `batch_size` rows."""
     order = torch.randperm(len(features), generator=gen).tolist()
@@ -522,9 +536,15 @@ def sft_train(
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         scaler.step(opt)
         scaler.update()
-        n_ex = int((batch["seq_ids"].amax(1) - batch["seq_ids"].clamp(min=0).amin(1) + 1).sum()) if packing else len(labels)
+        n_ex = (
+            int((batch["seq_ids"].amax(1) - batch["seq_ids"].clamp(min=0).amin(1) + 1).sum())
+            if packing
+            else len(labels)
+        )
         result.examples_seen += n_ex
-        result.real_tokens += int((batch["seq_ids"] >= 0).sum()) if packing else int(batch["attention_mask"].sum())
+        result.real_tokens += (
+            int((batch["seq_ids"] >= 0).sum()) if packing else int(batch["attention_mask"].sum())
+        )
         result.history.append({"step": step, "loss": loss.item(), "lr": opt.param_groups[0]["lr"],
                                "seconds": time.perf_counter() - t0})  # fmt: skip
     result.seconds = time.perf_counter() - t0
@@ -561,7 +581,9 @@ def generate_responses(
     out: list[str] = []
     try:
         for i in range(0, len(texts), batch_size):
-            enc = tokenizer(texts[i : i + batch_size], add_special_tokens=False, padding=True, return_tensors="pt")
+            enc = tokenizer(
+                texts[i : i + batch_size], add_special_tokens=False, padding=True, return_tensors="pt"
+            )
             enc = {k: v.to(device.device) for k, v in enc.items()}  # (B, T)
             with device.autocast():
                 gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, top_k=None, top_p=None,
@@ -578,7 +600,9 @@ def generate_responses(
 def exact_match(predictions: Sequence[str], answers: Sequence[str]) -> float:
     """Share of predictions equal to the answer after stripping surrounding whitespace."""
     if len(predictions) != len(answers) or not answers:
-        raise ValueError(f"need equally many predictions and answers (>0), got {len(predictions)}, {len(answers)}")
+        raise ValueError(
+            f"need equally many predictions and answers (>0), got {len(predictions)}, {len(answers)}"
+        )
     return sum(p.strip() == a.strip() for p, a in zip(predictions, answers)) / len(answers)
 
 
@@ -618,7 +642,9 @@ def evaluate_sft(
     """Generate greedily for every example and score it; prompt_format "chat" or "t5" (raw prefix text)."""
     if prompt_format not in ("chat", "t5"):
         raise ValueError(f"prompt_format must be 'chat' or 't5', got {prompt_format!r}")
-    prompts = [e.prompt_messages(system) if prompt_format == "chat" else _t5_prompt(e, tokenizer) for e in examples]
+    prompts = [
+        e.prompt_messages(system) if prompt_format == "chat" else _t5_prompt(e, tokenizer) for e in examples
+    ]
     preds = generate_responses(model, tokenizer, prompts, device, max_new_tokens)
     fams = sorted({e.family for e in examples})
     by_family = {f: exact_match([p for p, e in zip(preds, examples) if e.family == f],
@@ -628,7 +654,11 @@ def evaluate_sft(
 
 
 def evaluate_exact_match(
-    model: torch.nn.Module, tokenizer, examples: Sequence[SFTExample], device: DeviceInfo, max_new_tokens: int = 8
+    model: torch.nn.Module,
+    tokenizer,
+    examples: Sequence[SFTExample],
+    device: DeviceInfo,
+    max_new_tokens: int = 8,
 ) -> float:
     """Exact match of greedy chat answers on `examples` (the metric modules 07 and 08 report)."""
     return evaluate_sft(model, tokenizer, examples, device, max_new_tokens).exact_match
@@ -644,10 +674,14 @@ def _t5_prompt(example: SFTExample, tokenizer) -> str:
 
 def t5_pairs(examples: Sequence[SFTExample], tokenizer) -> tuple[list[str], list[str]]:
     """Prompts and outputs (target + EOS) in T5 prefix format, ready for `tokenize_prompt_and_output`."""
-    return [_t5_prompt(e, tokenizer) for e in examples], [f" {e.answer}{tokenizer.eos_token}" for e in examples]
+    return [_t5_prompt(e, tokenizer) for e in examples], [
+        f" {e.answer}{tokenizer.eos_token}" for e in examples
+    ]
 
 
-def evaluate_t5(model, tokenizer, examples: Sequence[SFTExample], device: DeviceInfo, max_new_tokens: int = 8) -> float:
+def evaluate_t5(
+    model, tokenizer, examples: Sequence[SFTExample], device: DeviceInfo, max_new_tokens: int = 8
+) -> float:
     """Exact match when prompting in T5 prefix format (greedy, stops at EOS)."""
     return evaluate_sft(model, tokenizer, examples, device, max_new_tokens, prompt_format="t5").exact_match
 
@@ -666,6 +700,7 @@ def trl_sft_train(
 ) -> SFTResult:
     """Train with `trl.SFTTrainer` (assistant_only_loss=True) on the same chats and schedule as `sft_train`."""
     from datasets import Dataset
+    from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     data = prepare_features(examples, tokenizer, cfg.context, system)  # the same filter as our loop
@@ -682,22 +717,31 @@ def trl_sft_train(
         fp16=device.autocast_dtype == torch.float16,
     )  # fmt: skip
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer)
+    trainer.remove_callback(PrinterCallback)  # keep the notebook quiet: the history is returned instead
     t0 = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t0
     history = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
     model.eval()
-    return SFTResult(history=history, seconds=seconds, examples_seen=cfg.steps * cfg.batch_size, report=data.report)
+    return SFTResult(
+        history=history, seconds=seconds, examples_seen=cfg.steps * cfg.batch_size, report=data.report
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # 8. Imitation learning, continued pre-training, and loading other models
 # ---------------------------------------------------------------------------------------------
 def label_with_model(
-    model: torch.nn.Module, tokenizer, examples: Sequence[SFTExample], device: DeviceInfo, max_new_tokens: int = 8
+    model: torch.nn.Module,
+    tokenizer,
+    examples: Sequence[SFTExample],
+    device: DeviceInfo,
+    max_new_tokens: int = 8,
 ) -> tuple[list[SFTExample], int]:
     """The same prompts answered by `model` (a teacher); empty answers are dropped and counted."""
-    preds = generate_responses(model, tokenizer, [e.prompt_messages() for e in examples], device, max_new_tokens)
+    preds = generate_responses(
+        model, tokenizer, [e.prompt_messages() for e in examples], device, max_new_tokens
+    )
     kept = [SFTExample(e.family, e.x, e.instruction, p) for e, p in zip(examples, preds) if p.strip()]
     return kept, len(examples) - len(kept)
 
@@ -752,7 +796,9 @@ def load_causal_lm(name_or_path: str | Path, allow_hub: bool = False):
             raise ValueError(f"{str(name_or_path)!r} is not a local model folder, and hub downloads are off "
                              "(pass allow_hub=True when online, e.g. in the gpu profile)")  # fmt: skip
         if os.environ.get("HF_HUB_OFFLINE") == "1":
-            raise RuntimeError(f"cannot download {name_or_path!r}: HF_HUB_OFFLINE=1 (this course runs offline)")
+            raise RuntimeError(
+                f"cannot download {name_or_path!r}: HF_HUB_OFFLINE=1 (this course runs offline)"
+            )
     model = AutoModelForCausalLM.from_pretrained(name_or_path, use_safetensors=True, trust_remote_code=False)
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
     return model.eval(), tokenizer
