@@ -176,6 +176,7 @@ def _png_base64(fig) -> str:
 DECK_CSS = """
 .reveal { font-size: 30px; }
 .reveal h1 { font-size: 1.9em; } .reveal h2 { font-size: 1.3em; }
+.reveal h1, .reveal h2 { text-transform: none; }
 .reveal ul { display: block; } .reveal li { margin: 0.25em 0; }
 .reveal img.figure { max-height: 48vh; max-width: 92%; margin: 0.2em auto; background: #fff; }
 .reveal table { font-size: 0.62em; margin: 0.3em auto; }

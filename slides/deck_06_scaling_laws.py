@@ -39,7 +39,7 @@ def build(d) -> None:
     d.slide(
         "At Gopher's budget of {budget} FLOPs",
         [
-            f'compute-optimal size: {{nopt{tex}}} parameters (the paper: "40B"), {{tokens_per_param}} tokens each',
+            f"compute-optimal size: {{nopt{tex}}} parameters, as the paper projects; {{tokens_per_param}} tokens each",
             "Gopher used {gopher_params}: {gopher_ratio} x the optimal size, on too few tokens",
             "the three published fits disagree: {nopt0} / {nopt1} / {nopt2}",
         ],

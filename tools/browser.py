@@ -107,6 +107,7 @@ def chromium_page() -> Iterator[tuple[object, Recorder]]:
         try:
             context = browser.new_context(viewport=VIEWPORT, service_workers="block")
             page = context.new_page()
+            page.set_default_timeout(60_000)  # generous: the CI machine is shared and often loaded
             recorder = Recorder()
             recorder.attach(page)
             yield page, recorder
@@ -141,7 +142,7 @@ _SLIDE_REPORT = """async () => {
 def deck_report(page, deck: Path, screenshot: Path | None = None) -> dict:
     """Open a deck, screenshot its title slide, visit every slide; return the measurements."""
     page.goto(deck.resolve().as_uri(), wait_until="load")
-    page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=15_000)
+    page.wait_for_function("() => window.Reveal && Reveal.isReady()")
     png = page.screenshot()
     if screenshot is not None:
         screenshot.parent.mkdir(parents=True, exist_ok=True)
