@@ -9,8 +9,10 @@ Tests check it equal to PEFT's LoRA (same weights -> same logits, same merged we
 
 from __future__ import annotations
 
+import copy
 import math
 import re
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -200,3 +202,115 @@ def predicted_training_bytes(
     arch = replace(Architecture.from_numbers(10**6, 64, 1, 1, vocab=64), param_numels=numels)
     grads = PRECISIONS[precision].grads * sum(numels)
     return {"gradients": float(grads), "optimizer_states": optimizer_state_bytes(arch, optimizer, precision)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Full fine-tuning vs LoRA on the module-07 SFT task
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class FinetuneRun:
+    """One fine-tuning run on the SFT task: settings, size, exact match, memory and time."""
+
+    method: str  # "full" or "lora"
+    r: int | None
+    alpha: float | None
+    lr: float
+    targets: str | None
+    trainable: int
+    percent: float  # trainable share of the model's parameters
+    exact_match: float
+    state_bytes: int  # measured gradients + optimizer states of one training step
+    peak_bytes: int  # measured peak of one training step (live tensors)
+    seconds: float
+    final_loss: float
+
+    def row(self) -> dict:
+        """The run as a flat dict (for a DataFrame)."""
+        return asdict(self)
+
+
+def finetune(
+    base: nn.Module,
+    tokenizer,
+    train: list,
+    eval_examples: list,
+    cfg,
+    device,
+    r: int | None = None,
+    alpha: float | None = None,
+    targets: str = "all linear",
+    dropout: float = 0.0,
+) -> tuple[nn.Module, FinetuneRun]:
+    """Fine-tune a copy of `base` (all weights if r is None, else LoRA on TARGET_SETS[targets]) with module 07's loop."""
+    from .memory import measure_training_step
+    from .sft import evaluate_exact_match, prepare_features, sft_train
+
+    if r is not None and targets not in TARGET_SETS:
+        raise ValueError(f"targets must be one of {list(TARGET_SETS)}, got {targets!r}")
+    model = copy.deepcopy(base)
+    total = sum(p.numel() for p in model.parameters())
+    alpha = None if r is None else (alpha if alpha is not None else r)  # alpha = r: the paper's default
+    if r is not None:
+        apply_lora(model, r, alpha, TARGET_SETS[targets], dropout)
+    else:
+        model.requires_grad_(True)
+    feats = prepare_features(train[: cfg.batch_size], tokenizer, cfg.context).features
+    width = max(len(f.input_ids) for f in feats)
+    x = torch.tensor(
+        [f.input_ids + [tokenizer.pad_token_id] * (width - len(f.input_ids)) for f in feats]
+    )  # (B, T)
+    step = measure_training_step(copy.deepcopy(model), x, x, "adamw")  # a throw-away copy: 2 real steps
+    result = sft_train(model, tokenizer, train, cfg, device, show_progress=False)
+    em = evaluate_exact_match(model, tokenizer, eval_examples, device)
+    trainable = trainable_parameters(model)[0]
+    run = FinetuneRun("full" if r is None else "lora", r, alpha, cfg.lr,
+                      None if r is None else targets, trainable, 100 * trainable / total, em,
+                      step.gradients + step.optimizer_states, step.peak, result.seconds, result.final_loss)  # fmt: skip
+    return model, run
+
+
+def update_spectra(before: nn.Module, after: nn.Module, targets: list[str]) -> dict[str, torch.Tensor]:
+    """Singular values of Delta W = W_after - W_before for every targeted nn.Linear, by module name."""
+    after_weights = {n: m.weight for n, m in after.named_modules() if isinstance(m, nn.Linear)}
+    out = {}
+    for name, m in before.named_modules():
+        if isinstance(m, nn.Linear) and _matches(name, targets):
+            out[name] = update_spectrum(after_weights[name] - m.weight)  # (min(d_out, d_in),)
+    if not out:
+        raise ValueError(f"targets {targets!r} match no nn.Linear")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Interop with PEFT: our adapters as PEFT adapters (same A and B), saved as safetensors
+# ---------------------------------------------------------------------------------------------
+def copy_adapters_to_peft(model: nn.Module, peft_model: nn.Module, adapter_name: str = "default") -> int:
+    """Copy every LoRALinear's A and B into the PEFT model's matching LoRA layer; returns how many."""
+    peft_modules = dict(peft_model.base_model.model.named_modules())
+    n = 0
+    with torch.no_grad():
+        for name, m in model.named_modules():
+            if isinstance(m, LoRALinear):
+                target = peft_modules.get(name)
+                if target is None or adapter_name not in getattr(target, "lora_A", {}):
+                    raise KeyError(f"PEFT model has no LoRA adapter {adapter_name!r} on {name!r}")
+                if target.scaling[adapter_name] != m.scale:
+                    raise ValueError(f"{name}: PEFT scale {target.scaling[adapter_name]} != ours {m.scale}")
+                target.lora_A[adapter_name].weight.copy_(m.lora_A)  # (r, d_in)
+                target.lora_B[adapter_name].weight.copy_(m.lora_B)  # (d_out, r)
+                n += 1
+    if n == 0:
+        raise ValueError("model has no LoRA layers to copy")
+    return n
+
+
+def save_as_peft_adapter(
+    model: nn.Module, base: nn.Module, path, r: int, alpha: float, targets: str = "all linear"
+) -> None:
+    """Save our trained adapters as a PEFT adapter folder (adapter_config.json + adapter_model.safetensors)."""
+    from peft import LoraConfig, get_peft_model
+
+    peft_model = get_peft_model(base, LoraConfig(r=r, lora_alpha=alpha, target_modules=TARGET_SETS[targets],
+                                                  lora_dropout=0.0))  # fmt: skip
+    copy_adapters_to_peft(model, peft_model)
+    peft_model.save_pretrained(path, safe_serialization=True)

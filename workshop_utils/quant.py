@@ -372,3 +372,10 @@ def finetune_memory_rows(r: int = 64, targets: str = "all linear") -> list[dict]
                      "weights_nf4_dq": (storage_bytes(n_linear, double=True) + rest16) / 1e9,
                      "qlora": (storage_bytes(n_linear, double=True) + rest16 + adapters) / 1e9})  # fmt: skip
     return rows
+
+
+def bnb_cpu_repack_default() -> bool:
+    """What bitsandbytes sets `support_avx512bf16_for_cpu` to on this machine (True: the repack trap exists)."""
+    import bitsandbytes.functional as bnbf
+
+    return bool(bnbf.has_avx512bf16())
