@@ -7,8 +7,6 @@ al. 2020 (arXiv:2001.08361). Tolerances are stated next to each comparison.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import numpy as np
 import pytest
 
@@ -16,34 +14,28 @@ from workshop_utils import scaling as sc
 
 GOPHER_BUDGET = 5.76e23  # FLOPs, Chinchilla Fig. 2 caption / §2.1
 
-# Chinchilla Table 3 (Approach 1 projections), printed strings (§2.1 of reference_figures.md).
-# Parameters are the chosen inputs (exact); FLOPs and tokens are rounded to the printed digits.
-TABLE3 = [  # (params, FLOPs as printed, tokens as printed, tokens unit)
-    (400e6, "1.92e19", "8.0", 1e9),
-    (1e9, "1.21e20", "20.2", 1e9),
-    (10e9, "1.23e22", "205.1", 1e9),
-    (67e9, "5.76e23", "1.5", 1e12),
-    (175e9, "3.85e24", "3.7", 1e12),
-    (280e9, "9.90e24", "5.9", 1e12),
-    (520e9, "3.43e25", "11.0", 1e12),
-    (1e12, "1.27e26", "21.2", 1e12),
-    (10e12, "1.30e28", "216.2", 1e12),
-]
-
-
-def half_ulp(printed: str) -> float:
-    """Relative half-unit of the last printed digit ('1.92e19' -> 0.005/1.92): the largest rounding error."""
-    mantissa = Decimal(printed.lower().split("e")[0])
-    return 0.5 * 10.0 ** mantissa.as_tuple().exponent / float(mantissa)
-
 
 def table3_rows():
-    """Each row as (N, printed C, printed D, ratio 6ND/C, rounding bound on that ratio)."""
-    for n, c_str, d_str, unit in TABLE3:
-        c, d = float(c_str), float(d_str) * unit
-        ratio = sc.training_flops(n, d) / c
-        bound = (1 + half_ulp(d_str)) * (1 + half_ulp(c_str)) - 1  # worst case of both roundings
-        yield n, c, d, ratio, bound
+    """Each Table 3 row as (N, printed C, printed D, ratio 6ND/C, rounding bound on that ratio)."""
+    for _, n, c_str, d_str in sc.CHINCHILLA_TABLE3:
+        c, d = float(c_str), float(d_str)
+        bound = (1 + sc.rounding_bound(d_str)) * (
+            1 + sc.rounding_bound(c_str)
+        ) - 1  # both roundings, worst case
+        yield n, c, d, sc.training_flops(n, d) / c, bound
+
+
+def test_rounding_bound():
+    """Half a unit of the last printed digit, relative to the number."""
+    assert sc.rounding_bound("1.92e19") == pytest.approx(0.005 / 1.92)
+    assert sc.rounding_bound("216.2e12") == pytest.approx(0.05 / 216.2)
+    assert sc.rounding_bound("8.0e9") == pytest.approx(0.05 / 8.0)
+
+
+def test_table3_check_matches_this_ledger():
+    """The notebook's table (`table3_check`) flags exactly the 67B row as inconsistent."""
+    rows = sc.table3_check()
+    assert [r["params"] for r in rows if not r["consistent"]] == ["67B"]
 
 
 @pytest.mark.parametrize("row", [r for r in table3_rows() if r[0] != 67e9], ids=lambda r: f"{r[0]:.0e}")
@@ -78,7 +70,8 @@ def test_twenty_tokens_per_param_rule():
     assert min(ratios) == pytest.approx(20.0, abs=0.05)
     assert max(ratios) == pytest.approx(21.6, abs=0.05)
     # and D is proportional to N: the exponent of a power law D = k N^p is 1 within 1 %
-    fit = sc.fit_power_law([r[0] for r in TABLE3], [r[0] * q for r, q in zip(TABLE3, ratios)])
+    sizes = [n for _, n, _, _ in sc.CHINCHILLA_TABLE3]
+    fit = sc.fit_power_law(sizes, [n * q for n, q in zip(sizes, ratios)])
     assert fit.exponent == pytest.approx(1.0, abs=0.01)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 from scipy.optimize import minimize
@@ -162,6 +163,49 @@ class KaplanLaw:
 
 
 KAPLAN = KaplanLaw()
+
+# Chinchilla Table 3 (Approach 1 projections) as printed: parameters (the chosen inputs), FLOPs, tokens.
+CHINCHILLA_TABLE3 = (
+    ("400M", 400e6, "1.92e19", "8.0e9"),
+    ("1B", 1e9, "1.21e20", "20.2e9"),
+    ("10B", 10e9, "1.23e22", "205.1e9"),
+    ("67B", 67e9, "5.76e23", "1.5e12"),
+    ("175B", 175e9, "3.85e24", "3.7e12"),
+    ("280B", 280e9, "9.90e24", "5.9e12"),
+    ("520B", 520e9, "3.43e25", "11.0e12"),
+    ("1T", 1e12, "1.27e26", "21.2e12"),
+    ("10T", 10e12, "1.30e28", "216.2e12"),
+)
+
+
+def rounding_bound(printed: str) -> float:
+    """Largest relative error a printed number can hide: half a unit of its last digit ('1.92e19' -> 0.26 %)."""
+    mantissa = Decimal(printed.lower().split("e")[0])
+    return 0.5 * 10.0 ** mantissa.as_tuple().exponent / float(mantissa)
+
+
+def table3_check() -> list[dict]:
+    """Recompute Table 3 with C = 6ND: ratio to the printed FLOPs, the bound rounding allows, tokens/param."""
+    rows = []
+    for label, n, c_str, d_str in CHINCHILLA_TABLE3:
+        c, d = float(c_str), float(d_str)
+        bound = (1 + rounding_bound(c_str)) * (1 + rounding_bound(d_str)) - 1
+        ratio = training_flops(n, d) / c
+        rows.append(
+            {
+                "params": label,
+                "FLOPs (printed)": c,
+                "tokens (printed)": d,
+                "6ND": training_flops(n, d),
+                "6ND / FLOPs": ratio,
+                "rounding allows": bound,
+                "consistent": bool(abs(ratio - 1) <= bound),
+                "tokens/param": d / n,
+                "tokens if 6ND = C": tokens_for_budget(c, n),
+            }
+        )
+    return rows
+
 
 # ---------------------------------------------------------------------------------------------
 # 2b. Real models against the frontier, and why newer ones train past it

@@ -6,8 +6,10 @@ IsoFLOP fit in `workshop_utils.scaling` turns these records into N_opt proportio
 
     python -m workshop_utils.sweep --profile cpu --out data/scaling/sweep_cpu.json
 
-N counts non-embedding parameters (Kaplan's convention): at these sizes the embedding tables are as
-large as the transformer blocks and would swamp the count. Total parameters are recorded as well.
+N counts all parameters, embeddings included, as Hoffmann et al. do (Kaplan et al. counted only
+non-embedding parameters; Pearce & Song 2024 trace part of the two papers' disagreement to that choice).
+At our sizes the embedding tables hold most of the parameters, and the output head does most of the
+FLOPs, so the choice matters: the records carry the non-embedding count too.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from .paths import repo_root
 from .tokenizer import load_course_tokenizer
 from .training import TrainConfig, encode_text, train_lm
 
-HEAD_DIM = 16  # small heads so that even d_model = 32 has two of them
+HEAD_DIM = 8  # small heads so that even d_model = 8 has one and d_model = 24 divides
 FORMAT_VERSION = 1
 
 
@@ -101,7 +103,7 @@ def plan_sweep(spec: SweepSpec, profile: Profile, vocab_size: int) -> list[dict]
         for d_model, n_layers in spec.sizes:
             with torch.device("meta"):
                 model = LlamaForCausalLM(sweep_model_config(profile, vocab_size, d_model, n_layers))
-            n = non_embedding_params(model)
+            n = sum(p.numel() for p in model.parameters())
             steps = max(1, round(budget / (6 * n * tokens_per_step)))
             tokens = steps * tokens_per_step
             rows.append(
@@ -110,7 +112,7 @@ def plan_sweep(spec: SweepSpec, profile: Profile, vocab_size: int) -> list[dict]
                     "d_model": d_model,
                     "n_layers": n_layers,
                     "params": n,
-                    "total_params": sum(p.numel() for p in model.parameters()),
+                    "non_embedding_params": non_embedding_params(model),
                     "steps": steps,
                     "tokens": tokens,
                     "compute": 6.0 * n * tokens,  # the budget actually spent after rounding the steps
