@@ -83,6 +83,4 @@ def test_train_in_precision_runs_and_is_deterministic():
     assert a.losses == b.losses and len(a.losses) == 10 and a.peak_bytes > 0
     assert a.losses[-1] < a.losses[0] and abs(c.losses[-1] - a.losses[-1]) < 0.2
     with pytest.raises(ValueError, match="steps"):
-        P.train_in_precision(
-            LlamaForCausalLM(LlamaConfig(**{})), torch.zeros(10, dtype=torch.long), 0, 1, 1, None
-        )
+        P.train_in_precision(LlamaForCausalLM(cfg), ids, 0, 1, 1, None)
