@@ -121,7 +121,10 @@ def test_prompt_and_response_split(tok):
 
 
 def test_labels_are_exactly_minus_100_on_prompt(tok):
-    prompts = ["<|bos|><|user|>What is 3 + 4?<|end|>\n<|assistant|>", "<|bos|><|user|>a b<|end|>\n<|assistant|>"]
+    prompts = [
+        "<|bos|><|user|>What is 3 + 4?<|end|>\n<|assistant|>",
+        "<|bos|><|user|>a b<|end|>\n<|assistant|>",
+    ]
     outputs = ["7<|end|>", "b a<|end|>"]
     batch = sft.tokenize_prompt_and_output(prompts, outputs, tok)
     for i, (p, o) in enumerate(zip(prompts, outputs)):
@@ -169,9 +172,16 @@ def test_bad_conversations_raise_clear_errors(tok):
 def test_truncated_responses_are_counted_or_raise(tok):
     long = sft.SFTExample("last_word", "x", "word " * 40, "tail")
     short = sft.generate_examples(3, seed=0)
-    n_long_prompt = len(tok(sft.chat_prompt_and_response(long.messages(), tok)[0], add_special_tokens=False).input_ids)
+    n_long_prompt = len(
+        tok(sft.chat_prompt_and_response(long.messages(), tok)[0], add_special_tokens=False).input_ids
+    )
     data = sft.prepare_features([*short, long], tok, max_length=n_long_prompt)
-    assert data.report == {"n_examples": 4, "n_response_truncated": 0, "n_kept": 3, "n_dropped_no_response": 1}
+    assert data.report == {
+        "n_examples": 4,
+        "n_response_truncated": 0,
+        "n_kept": 3,
+        "n_dropped_no_response": 1,
+    }
     data = sft.prepare_features([*short, long], tok, max_length=n_long_prompt + 1)  # keeps 1 response token
     assert data.report["n_response_truncated"] == 1 and data.report["n_kept"] == 4
     with pytest.raises(ValueError, match="no room for the response"):
@@ -189,7 +199,9 @@ def test_masked_nll_equals_transformers_loss(tok):
     pairs = [sft.chat_prompt_and_response(x.messages(), tok) for x in e]
     batch = sft.tokenize_prompt_and_output([p for p, _ in pairs], [o for _, o in pairs], tok)
     with torch.no_grad():
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+        out = model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"]
+        )
         ours = sft.masked_nll(out.logits, batch["labels"])
     torch.testing.assert_close(ours, out.loss, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="every label is -100"):
@@ -296,7 +308,9 @@ def test_truncated_copy_keeps_the_chosen_layers():
     model = tiny_model(300, layers=4)
     student = sft.truncated_copy(model, [0, 2])
     assert student.config.num_hidden_layers == 2
-    torch.testing.assert_close(student.model.layers[1].mlp.up_proj.weight, model.model.layers[2].mlp.up_proj.weight)
+    torch.testing.assert_close(
+        student.model.layers[1].mlp.up_proj.weight, model.model.layers[2].mlp.up_proj.weight
+    )
     assert sft.count_parameters(student) < sft.count_parameters(model)
     x = torch.tensor([[1, 5, 6, 7]])
     with torch.no_grad():

@@ -231,8 +231,8 @@ _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     # n_eval is the size of validation and of test each; n_pool: prompts the teacher labels (imitation);
     # max_length: the longest chat in tokens (prompts run ~30-50 tokens on the course tokenizer).
     "sft": {
-        "ci": {"n_train": 2_000, "n_eval": 150, "n_pool": 1_000, "steps": 200, "batch_size": 16, "lr": 2e-3,
-               "max_length": 96, "max_new_tokens": 8, "trl_steps": 60, "cpt_steps": 60, "student_steps": 150},
+        "ci": {"n_train": 2_000, "n_eval": 150, "n_pool": 1_000, "steps": 200, "batch_size": 16, "lr": 3e-3,
+               "max_length": 96, "max_new_tokens": 8, "trl_steps": 50, "cpt_steps": 40, "student_steps": 100},
         "cpu": {"n_train": 8_000, "n_eval": 300, "n_pool": 3_000, "steps": 800, "batch_size": 16, "lr": 2e-3,
                 "max_length": 96, "max_new_tokens": 8, "trl_steps": 200, "cpt_steps": 200, "student_steps": 500},
         "gpu": {"n_train": 20_000, "n_eval": 500, "n_pool": 8_000, "steps": 2000, "batch_size": 32, "lr": 1e-3,
