@@ -128,24 +128,22 @@ def save_course_model(profile: Profile, model: LlamaForCausalLM, result: TrainRe
     """Save weights (safetensors), config, training history and cache metadata."""
     path = artifacts_dir(profile.name, "course_model")
     model.save_pretrained(path, safe_serialization=True)
-    (path / "train_result.json").write_text(
-        json.dumps(
-            {
-                "history": result.history,
-                "samples": result.samples,
-                "seconds": result.seconds,
-                "tokens_per_s": result.tokens_per_s,
-            }
-        )
-    )
+    (path / "train_result.json").write_text(json.dumps(result.to_json()))
     (path / "course_meta.json").write_text(json.dumps(_cache_meta(profile, seed)))
 
 
 def load_course_train_result(profile: Profile) -> TrainResult:
     """The history and samples saved with the cached course model."""
-    data = json.loads((artifacts_dir(profile.name, "course_model") / "train_result.json").read_text())
-    samples = {int(k): v for k, v in data["samples"].items()}
-    return TrainResult(data["history"], samples, data["seconds"], data["tokens_per_s"])
+    path = artifacts_dir(profile.name, "course_model") / "train_result.json"
+    return TrainResult.from_json(json.loads(path.read_text()))
+
+
+def course_model_sha256(profile: Profile) -> str:
+    """sha256 of the cached course model's weights file (the live fast path checks it before loading)."""
+    path = artifacts_dir(profile.name, "course_model") / "model.safetensors"
+    if not path.exists():
+        raise FileNotFoundError(f"no cached course model for profile {profile.name!r} at {path}")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_course_model(profile: Profile, seed: int = 0, show_progress: bool = True) -> LlamaForCausalLM:

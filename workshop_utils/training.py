@@ -66,6 +66,21 @@ class TrainResult:
         """Validation loss at the last evaluation."""
         return self.evals()[-1]["val_loss"]
 
+    def to_json(self) -> dict:
+        """A JSON-ready dict (sample steps become string keys)."""
+        return {
+            "history": self.history,
+            "samples": {str(k): v for k, v in self.samples.items()},
+            "seconds": self.seconds,
+            "tokens_per_s": self.tokens_per_s,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrainResult:
+        """The inverse of `to_json`."""
+        samples = {int(k): v for k, v in data["samples"].items()}
+        return cls(data["history"], samples, data["seconds"], data["tokens_per_s"])
+
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
     """Learning rate at `step`: linear warmup, then cosine decay to `min_lr_ratio * lr`."""
