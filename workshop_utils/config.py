@@ -239,10 +239,53 @@ _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
                 "max_length": 128, "max_new_tokens": 8, "trl_steps": 2000, "cpt_steps": 500, "student_steps": 1500},
     },
     # Module 08: LoRA and QLoRA.
+    # steps: every fine-tuning run of the FT-vs-LoRA table (full FT and each rank, same steps); lr_full is
+    # module 07's SFT LR, lr_lora ~5x it (LoRA starts at zero and is scaled by alpha/r); sweep: one factor
+    # at a time around r=8, alpha=16, all linear, lr_lora, each point sweep_steps long (ci: 2 values each).
     "lora": {
-        "ci": {"steps": 200, "ranks": (1, 4, 16)},
-        "cpu": {"steps": 800, "ranks": (1, 2, 4, 8, 16, 64)},
-        "gpu": {"steps": 2000, "ranks": (1, 2, 4, 8, 16, 64)},
+        "ci": {
+            "steps": 100,  # ci: few steps (full FT already beats the untrained base); every run takes this many
+            "ranks": (1, 4, 16),
+            "lr_full": 2e-3,
+            "lr_lora": 1e-2,
+            "sweep_steps": 30,
+            "sweep_eval": 60,  # ci: sweep points scored on 60 validation examples (generation dominates)
+            "sweep": {"r": (2, 16), "alpha": (8, 32), "lr": (3e-3, 3e-2), "targets": ("q,v", "all linear")},
+            "bench_batch": 8,
+            "bench_seconds": 0.3,
+        },
+        "cpu": {
+            "steps": 600,
+            "ranks": (1, 2, 4, 8, 16, 64),
+            "lr_full": 2e-3,
+            "lr_lora": 1e-2,
+            "sweep_steps": 200,
+            "sweep_eval": 300,
+            "sweep": {
+                "r": (1, 4, 8, 32),
+                "alpha": (4, 16, 64),
+                "lr": (1e-3, 3e-3, 1e-2, 3e-2),
+                "targets": ("q,v", "attention", "all linear"),
+            },
+            "bench_batch": 16,
+            "bench_seconds": 1.0,
+        },
+        "gpu": {
+            "steps": 1500,
+            "ranks": (1, 2, 4, 8, 16, 64),
+            "lr_full": 1e-3,
+            "lr_lora": 5e-3,
+            "sweep_steps": 500,
+            "sweep_eval": 500,
+            "sweep": {
+                "r": (1, 4, 8, 32),
+                "alpha": (4, 16, 64),
+                "lr": (1e-3, 3e-3, 1e-2, 3e-2),
+                "targets": ("q,v", "attention", "all linear"),
+            },
+            "bench_batch": 32,
+            "bench_seconds": 1.0,
+        },
     },
 }
 
