@@ -240,6 +240,7 @@ def finetune(
     alpha: float | None = None,
     targets: str = "all linear",
     dropout: float = 0.0,
+    measure: bool = True,
 ) -> tuple[nn.Module, FinetuneRun]:
     """Fine-tune a copy of `base` (all weights if r is None, else LoRA on TARGET_SETS[targets]) with module 07's loop."""
     from .memory import measure_training_step
@@ -254,18 +255,20 @@ def finetune(
         apply_lora(model, r, alpha, TARGET_SETS[targets], dropout)
     else:
         model.requires_grad_(True)
-    feats = prepare_features(train[: cfg.batch_size], tokenizer, cfg.context).features
-    width = max(len(f.input_ids) for f in feats)
-    x = torch.tensor(
-        [f.input_ids + [tokenizer.pad_token_id] * (width - len(f.input_ids)) for f in feats]
-    )  # (B, T)
-    step = measure_training_step(copy.deepcopy(model), x, x, "adamw")  # a throw-away copy: 2 real steps
+    state_bytes = peak_bytes = 0  # 0 = not measured (measure=False, e.g. in a sweep)
+    if measure:
+        feats = prepare_features(train[: cfg.batch_size], tokenizer, cfg.context).features
+        width = max(len(f.input_ids) for f in feats)
+        pad = tokenizer.pad_token_id
+        x = torch.tensor([f.input_ids + [pad] * (width - len(f.input_ids)) for f in feats])  # (B, T)
+        step = measure_training_step(copy.deepcopy(model), x, x, "adamw")  # a throw-away copy: 2 real steps
+        state_bytes, peak_bytes = step.gradients + step.optimizer_states, step.peak
     result = sft_train(model, tokenizer, train, cfg, device, show_progress=False)
     em = evaluate_exact_match(model, tokenizer, eval_examples, device)
     trainable = trainable_parameters(model)[0]
     run = FinetuneRun("full" if r is None else "lora", r, alpha, cfg.lr,
                       None if r is None else targets, trainable, 100 * trainable / total, em,
-                      step.gradients + step.optimizer_states, step.peak, result.seconds, result.final_loss)  # fmt: skip
+                      state_bytes, peak_bytes, result.seconds, result.final_loss)  # fmt: skip
     return model, run
 
 
