@@ -206,3 +206,64 @@ def test_huber_gradient_matches_finite_differences():
         up = sc._huber_objective(theta + step, logn, logd, logl, 0.05)[0]
         down = sc._huber_objective(theta - step, logn, logd, logl, 0.05)[0]
         assert grad[i] == pytest.approx((up - down) / (2 * eps), rel=1e-4, abs=1e-9)
+
+
+# --- the sweep script ------------------------------------------------------------------------------
+
+
+def test_sweep_plan_spends_each_budget():
+    from workshop_utils.config import get_profile
+    from workshop_utils.sweep import plan_sweep, sweep_spec
+
+    profile = get_profile("ci")
+    spec = sweep_spec(profile)
+    rows = plan_sweep(spec, profile, vocab_size=1024)
+    assert len(rows) == len(spec.budgets) * len(spec.sizes) >= 12
+    for row in rows:
+        assert row["tokens"] == row["steps"] * spec.batch_size * spec.context
+        assert abs(row["compute"] / row["budget"] - 1) <= 0.5 / row["steps"] + 1e-12  # rounding of steps only
+        assert row["non_embedding_params"] < row["params"]
+
+
+def test_sweep_model_config_bad_input():
+    from workshop_utils.config import get_profile
+    from workshop_utils.sweep import sweep_model_config
+
+    with pytest.raises(ValueError, match="d_model"):
+        sweep_model_config(get_profile("ci"), 1024, d_model=12, n_layers=1)
+    with pytest.raises(ValueError, match="n_layers"):
+        sweep_model_config(get_profile("ci"), 1024, d_model=16, n_layers=0)
+
+
+def test_tiny_sweep_runs_saves_and_refuses_edits(tmp_path):
+    """Two 15-step runs end to end; the stored file round-trips and an edited loss is refused."""
+    import json
+
+    from workshop_utils.config import get_profile
+    from workshop_utils.device import pick_device
+    from workshop_utils.sweep import SweepSpec, load_sweep, run_sweep, save_sweep
+
+    spec = SweepSpec(
+        budgets=(1e8,),
+        sizes=((8, 1), (16, 1)),
+        batch_size=4,
+        context=16,
+        lr=1e-2,
+        warmup_frac=0.1,
+        eval_batches=2,
+        cpu_bf16=False,
+    )
+    result = run_sweep(get_profile("ci"), pick_device(force_cpu=True), show_progress=False, spec=spec)
+    assert [r["d_model"] for r in result["records"]] == [8, 16]
+    assert all(np.isfinite(r["loss"]) and r["loss"] < np.log(1024) + 1 for r in result["records"])
+    path = save_sweep(result, tmp_path / "s.json", command="test")
+    again = load_sweep(path)
+    assert again["records"] == json.loads(json.dumps(result["records"]))
+    assert again["meta"]["command"] == "test" and again["meta"]["date"]
+    data = json.loads(path.read_text())
+    data["records"][0]["loss"] -= 0.1
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="edited"):
+        load_sweep(path)
+    with pytest.raises(FileNotFoundError, match="workshop_utils.sweep"):
+        load_sweep(tmp_path / "missing.json")
