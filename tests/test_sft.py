@@ -44,19 +44,29 @@ def tiny_model(vocab: int, seed: int = 0, layers: int = 2) -> LlamaForCausalLM:
 
 # ---------------------------------------------------------------- data
 def test_examples_deterministic_and_answers_correct():
-    a, b = sft.generate_examples(60, seed=3), sft.generate_examples(60, seed=3)
-    assert a == b and a != sft.generate_examples(60, seed=4)
-    assert [e.family for e in a[:5]] == list(sft.FAMILIES)
+    a, b = (
+        sft.generate_examples(80, seed=3, families=sft.ALL_FAMILIES),
+        sft.generate_examples(80, seed=3, families=sft.ALL_FAMILIES),
+    )
+    assert a == b and a != sft.generate_examples(80, seed=4, families=sft.ALL_FAMILIES)
+    assert [e.family for e in a[:8]] == list(sft.ALL_FAMILIES)
+    top = set(sft.frequent_words())
     for e in a:
-        if e.family == "add":
+        if e.family == "repeat":
+            assert e.answer == e.x and e.x in sft.frequent_words(sft.N_REPEAT_WORDS)
+        elif e.family in ("first_word", "last_word"):
+            word = e.x.split()[0 if e.family == "first_word" else -1]
+            assert e.answer and e.answer in word and e.answer.lower() in top
+        elif e.family == "alphabetical":
+            x, y = e.x.split(" or ")
+            assert e.answer == min(x, y) and x[0] != y[0] and {x, y} <= top
+        elif e.family == "add":
             x, y = e.x.split(" + ")
             assert int(e.answer) == int(x) + int(y)
         elif e.family == "max":
             assert e.answer == str(max(int(v) for v in e.x.split(", ")))
         elif e.family == "reverse":
             assert e.answer.split() == e.x.split()[::-1]
-        elif e.family == "last_word":
-            assert e.answer and e.answer in e.x
         else:
             assert e.answer in ("comedy", "tragedy")
         assert e.x in e.instruction
@@ -100,13 +110,15 @@ def test_generate_examples_bad_input():
     with pytest.raises(ValueError, match="families"):
         sft.generate_examples(5, families=("add", "poetry"))
     with pytest.raises(ValueError, match="n must be"):
+        sft.torch_threads(0).__enter__()
+    with pytest.raises(ValueError, match="n must be"):
         sft.generate_examples(0)
 
 
 def test_t5_format_of_the_same_example():
     e = sft.SFTExample("add", "3 + 4", "What is 3 + 4?", "7")
     assert e.t5_format() == ("add: 3 + 4", "7")
-    assert e.messages()[-1] == {"role": "assistant", "content": "7"}
+    assert e.messages()[-1] == {"role": "assistant", "content": sft.ANSWER_PREFIX + "7"}
     assert [m["role"] for m in e.messages()] == ["system", "user", "assistant"]
     assert [m["role"] for m in e.messages(system=None)] == ["user", "assistant"]
 
@@ -117,7 +129,7 @@ def test_prompt_and_response_split(tok):
     prompt, response = sft.chat_prompt_and_response(e.messages(), tok)
     assert prompt.startswith(tok.bos_token) and prompt.endswith("<|assistant|>")
     assert "<|system|>Answer briefly.<|end|>" in prompt and "<|user|>" in prompt
-    assert response == "8<|end|>"
+    assert response == " 8<|end|>"  # answers start with ANSWER_PREFIX (a space)
 
 
 def test_labels_are_exactly_minus_100_on_prompt(tok):
@@ -299,6 +311,10 @@ def test_exact_match_and_format():
     assert sft.format_ok(e, "5") and not sft.format_ok(e, "9")
     r = sft.SFTExample("reverse", "a b c", "", "c b a")
     assert sft.format_ok(r, "b a c") and not sft.format_ok(r, "abc")
+    w = sft.SFTExample("alphabetical", "lord or king", "", "king")
+    assert sft.format_ok(w, "lord") and not sft.format_ok(w, "queen")
+    f = sft.SFTExample("first_word", "Good my lord,", "", "Good")
+    assert sft.format_ok(f, "lord") and not sft.format_ok(f, "king")
     g = sft.SFTExample("genre", "x", "", "comedy")
     assert sft.format_ok(g, "tragedy") and not sft.format_ok(g, "history")
 
@@ -345,6 +361,29 @@ def test_label_with_model_and_domain_corpus(tok):
     assert all(a.x == b.x for a, b in zip(labelled, [e for e in ex]) if a.answer)
     train, val = sft.domain_corpus()
     assert len(train) > 9 * len(val) > 0 and "def" in train
+
+
+def test_answer_tokens_equal_the_prompt_tokens_of_the_copied_word():
+    from workshop_utils.tokenizer import load_course_tokenizer
+
+    tok = load_course_tokenizer(get_profile("ci"))
+    e = sft.SFTExample("repeat", "death", "Repeat this word: death", "death")
+    prompt, response = sft.chat_prompt_and_response(e.messages(), tok)
+    word = tok(" death", add_special_tokens=False)["input_ids"]
+    assert tok(response, add_special_tokens=False)["input_ids"][: len(word)] == word
+    assert word == tok(prompt, add_special_tokens=False)["input_ids"][-len(word) - 3 : -3]
+
+
+def test_torch_threads_restores_the_count():
+    before = torch.get_num_threads()
+    with sft.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_sft_result_json_round_trip():
+    r = sft.SFTResult([{"step": 1, "loss": 2.0, "lr": 0.1, "seconds": 0.5}], 0.5, 16, 400, {"n_kept": 16})
+    assert sft.SFTResult.from_json(r.to_json()) == r
 
 
 def test_sft_train_config_from_profile():

@@ -24,6 +24,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -37,8 +38,18 @@ from .training import TrainConfig, lr_at, make_optimizer
 
 IGNORE_INDEX = -100
 SYSTEM_PROMPT = "Answer briefly."
+# Byte-level BPE tokens carry their leading space: " livelong" in the prompt and "livelong" after
+# `<|assistant|>` are different token sequences, so copying a word would need a learned mapping. The
+# assistant's answer is therefore written with a leading space (exact match strips it again).
+ANSWER_PREFIX = " "
 VALID_ROLES = ("system", "user", "assistant")
-FAMILIES = ("add", "max", "reverse", "last_word", "genre")
+# The default mix: four families a ~0.2M-parameter, 2-layer model can learn in a few hundred steps (each
+# answer is a word *copied* from the prompt, which attention can do: pick the right position, copy it),
+# plus one it cannot (two-digit addition: digits must be combined, not copied), kept to show the limit.
+FAMILIES = ("repeat", "first_word", "last_word", "alphabetical", "add")
+# More families, available through `generate_examples(families=...)`: max (compare digits) and genre
+# (comedy or tragedy from one line: needs world knowledge; a tiny model stays at chance).
+ALL_FAMILIES = (*FAMILIES, "max", "reverse", "genre")
 
 # First Folio classification (1623); histories, Pericles and Troilus (placed between the sections) left out.
 COMEDIES = (
@@ -54,13 +65,25 @@ TRAGEDIES = (
 
 # FLAN-style: several instruction templates per task. The T5 prefix is the same task, one fixed prefix.
 TEMPLATES = {
+    "repeat": ("Repeat this word: {x}", "Say the word {x} again."),
+    "first_word": ("What is the first word of this line? {x}", "First word of: {x}"),
+    "alphabetical": ("Which word comes first in the alphabet: {x}?", "Alphabetically first: {x}?"),
     "add": ("What is {x}?", "Compute {x}.", "Add: {x}"),
     "max": ("Which number is largest: {x}?", "Give the largest of {x}."),
     "reverse": ("Reverse the letters: {x}", "Write these letters backwards: {x}"),
     "last_word": ("What is the last word of this line? {x}", "Last word of: {x}"),
     "genre": ("Is this line from a comedy or a tragedy? {x}", "Comedy or tragedy? {x}"),
 }
-T5_PREFIX = {"add": "add", "max": "max", "reverse": "reverse", "last_word": "last word", "genre": "genre"}
+T5_PREFIX = {
+    "repeat": "repeat",
+    "first_word": "first word",
+    "alphabetical": "alphabetical",
+    "add": "add",
+    "max": "max",
+    "reverse": "reverse",
+    "last_word": "last word",
+    "genre": "genre",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,7 +107,7 @@ class SFTExample:
         """The example as a chat: optional system turn, user instruction, assistant answer."""
         turns = [{"role": "system", "content": system}] if system else []
         return [*turns, {"role": "user", "content": self.instruction},
-                {"role": "assistant", "content": self.answer if answer is None else answer}]  # fmt: skip
+                {"role": "assistant", "content": ANSWER_PREFIX + (self.answer if answer is None else answer)}]  # fmt: skip
 
     def prompt_messages(self, system: str | None = SYSTEM_PROMPT) -> list[dict]:
         """The chat without the assistant turn (what a model sees at inference)."""
@@ -132,8 +155,47 @@ def _genre_lines() -> tuple[list[str], list[str], int]:
     return sorted(comedy - both), sorted(tragedy - both), len(both)
 
 
+N_WORDS = 200  # first/last word and alphabetical use lines/words from the 200 most frequent: ~70 % are one BPE token
+N_REPEAT_WORDS = 8000  # `repeat` needs one distinct word per example (gpu: ~6k), more than 200 words give
+
+
+@lru_cache(maxsize=4)
+def frequent_words(n: int = N_WORDS) -> list[str]:
+    """The `n` most frequent lower-case words (3+ letters) of the comedy and tragedy lines, by rank."""
+    comedy, tragedy, _ = _genre_lines()
+    counts = Counter(
+        w.lower() for ln in comedy + tragedy for w in re.findall(r"[A-Za-z]+", ln) if len(w) >= 3
+    )
+    return [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+
+@lru_cache(maxsize=1)
+def _lines_by_edge_word() -> dict[int, list[str]]:
+    """Lines whose first (key 0) or last (key -1) word is one of the frequent words."""
+    comedy, tragedy, _ = _genre_lines()
+    top = set(frequent_words())
+    return {i: [ln for ln in comedy + tragedy if _word_of(ln, i).lower() in top] for i in (0, -1)}
+
+
+def _word_of(line: str, index: int) -> str:
+    """The `index`-th word of a line without its punctuation."""
+    return re.sub(r"[^A-Za-z']", "", line.split()[index])
+
+
 def _sample_input(family: str, rng: random.Random, genre: tuple[list[str], list[str]]) -> tuple[str, str]:
     """One raw input and its gold answer for a task family."""
+    if family == "repeat":
+        word = rng.choice(frequent_words(N_REPEAT_WORDS))
+        return word, word
+    if family in ("first_word", "last_word"):
+        index = 0 if family == "first_word" else -1
+        line = rng.choice(_lines_by_edge_word()[index])
+        return line, _word_of(line, index)
+    if family == "alphabetical":
+        a, b = rng.sample(frequent_words(), 2)
+        while a[0] == b[0]:  # different first letters: the first letter decides
+            b = rng.choice(frequent_words())
+        return f"{a} or {b}", min(a, b)
     if family == "add":
         a, b = rng.randrange(100), rng.randrange(100)
         return f"{a} + {b}", str(a + b)
@@ -143,25 +205,21 @@ def _sample_input(family: str, rng: random.Random, genre: tuple[list[str], list[
     if family == "reverse":
         letters = [chr(ord("a") + rng.randrange(26)) for _ in range(rng.randint(3, 4))]
         return " ".join(letters), " ".join(reversed(letters))
-    if family == "last_word":
-        comedy, tragedy = genre
-        line = rng.choice(comedy if rng.random() < 0.5 else tragedy)
-        return line, re.sub(r"[^A-Za-z']", "", line.split()[-1])
     if family == "genre":
         label = "comedy" if rng.random() < 0.5 else "tragedy"
         return rng.choice(genre[0] if label == "comedy" else genre[1]), label
-    raise ValueError(f"unknown task family {family!r}; valid: {FAMILIES}")
+    raise ValueError(f"unknown task family {family!r}; valid: {ALL_FAMILIES}")
 
 
 def generate_examples(n: int, seed: int = 0, families: Sequence[str] = FAMILIES) -> list[SFTExample]:
     """`n` examples with distinct keys, families in round-robin order, deterministic for a seed."""
     if n <= 0:
         raise ValueError(f"n must be > 0, got {n}")
-    bad = [f for f in families if f not in FAMILIES]
+    bad = [f for f in families if f not in ALL_FAMILIES]
     if bad or not families:
-        raise ValueError(f"unknown task families {bad or families}; valid: {FAMILIES}")
+        raise ValueError(f"unknown task families {bad or families}; valid: {ALL_FAMILIES}")
     rng = random.Random(seed)
-    comedy, tragedy, _ = _genre_lines() if {"genre", "last_word"} & set(families) else ([], [], 0)
+    comedy, tragedy, _ = _genre_lines() if set(families) - {"add", "max", "reverse"} else ([], [], 0)
     seen: set[str] = set()
     out: list[SFTExample] = []
     for i in range(n):
@@ -465,6 +523,24 @@ def measure_throughput(
             "padding_share": 1 - real / slots, "real_tokens_per_s": real / seconds}  # fmt: skip
 
 
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with `n` intra-op CPU threads (None: unchanged), then restore the previous count.
+
+    A 0.2M-parameter model's matmuls are too small to split across cores: on a shared 2-core machine one
+    thread ran the ci SFT loop several times faster than two (measured in notebook 07).
+    """
+    if n is not None and n < 1:
+        raise ValueError(f"n must be a thread count >= 1 or None, got {n}")
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 # ---------------------------------------------------------------------------------------------
 # 4. The transparent SFT loop
 # ---------------------------------------------------------------------------------------------
@@ -485,6 +561,18 @@ class SFTResult:
     examples_seen: int = 0
     real_tokens: int = 0
     report: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """A JSON-able dict (for the live fast path)."""
+        return {"history": self.history, "seconds": self.seconds, "examples_seen": self.examples_seen,
+                "real_tokens": self.real_tokens, "report": self.report}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, data: dict) -> SFTResult:
+        """The inverse of `to_json`."""
+        return cls(
+            data["history"], data["seconds"], data["examples_seen"], data["real_tokens"], data["report"]
+        )
 
     @property
     def final_loss(self) -> float:
@@ -609,6 +697,12 @@ def exact_match(predictions: Sequence[str], answers: Sequence[str]) -> float:
 def format_ok(example: SFTExample, prediction: str) -> bool:
     """Does the prediction have the right *shape* for its task (a number, a label, letters...), right or wrong?"""
     p = prediction.strip()
+    if example.family == "repeat":
+        return bool(re.fullmatch(r"[a-z]+", p))
+    if example.family == "alphabetical":
+        return p in example.x.split(" or ")
+    if example.family == "first_word":
+        return p in re.sub(r"[^A-Za-z' ]", "", example.x).split()
     if example.family == "add":
         return p.isdigit()
     if example.family == "max":
