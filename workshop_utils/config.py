@@ -237,9 +237,9 @@ _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     "sft": {
         # ci: copying a word from the prompt emerges late (measured: 600 steps ~5 %, 1500 steps ~30 % EM at
         # lr 1e-2, batch 16); n_eval 150 = 30 per family (overall EM +-4 points, one family +-9, 1 s.e.);
-        # side runs (masked vs unmasked, TRL, students) are short; threads 1: tiny matmuls, shared cores.
+        # side runs (masked vs unmasked, TRL, students) are short; threads 1: robust under load (sft.torch_threads).
         "ci": {"n_train": 2_000, "n_eval": 150, "n_pool": 300, "steps": 1500, "batch_size": 16, "lr": 1e-2,
-               "max_length": 96, "max_new_tokens": 8, "trl_steps": 200, "cpt_steps": 30, "student_steps": 200,
+               "max_length": 96, "max_new_tokens": 8, "trl_steps": 150, "cpt_steps": 30, "student_steps": 150,
                "threads": 1},
         "cpu": {"n_train": 8_000, "n_eval": 300, "n_pool": 3_000, "steps": 3000, "batch_size": 16, "lr": 1e-2,
                 "max_length": 96, "max_new_tokens": 8, "trl_steps": 200, "cpt_steps": 200, "student_steps": 500, "threads": None},

@@ -527,8 +527,9 @@ def measure_throughput(
 def torch_threads(n: int | None) -> Iterator[None]:
     """Run the block with `n` intra-op CPU threads (None: unchanged), then restore the previous count.
 
-    A 0.2M-parameter model's matmuls are too small to split across cores: on a shared 2-core machine one
-    thread ran the ci SFT loop several times faster than two (measured in notebook 07).
+    A 0.2M-parameter model's matmuls are too small to split well: on a 2-core machine loaded by other jobs one
+    thread ran 200 ci SFT steps in ~5 s where two threads took ~57 s (two noisy runs); on a quiet machine two
+    threads were ~1.1-1.4x faster. One thread trades a little speed for robustness to contention.
     """
     if n is not None and n < 1:
         raise ValueError(f"n must be a thread count >= 1 or None, got {n}")
