@@ -33,9 +33,11 @@ BUDGET_SECONDS = {"ci": 90, "cpu": 300, "gpu": 600}
 _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     # Module 00: the environment check's matmul speed probe (n x n fp32 matmul, timed by torch.utils.benchmark).
     "setup": {
-        "ci": {"matmul_n": 512, "min_run_time": 0.5},  # ci: a probe, not a benchmark (0.5 s of timing)
-        "cpu": {"matmul_n": 1024, "min_run_time": 1.0},
-        "gpu": {"matmul_n": 4096, "min_run_time": 1.0},
+        # torch_threads: ci models are tiny; one thread loses <30 % on a quiet machine but avoids the 10x+
+        # slow-downs two spinning OpenMP threads suffer when anything else shares the 2 cores.
+        "ci": {"matmul_n": 512, "min_run_time": 0.5, "torch_threads": 1},  # ci: a probe, not a benchmark
+        "cpu": {"matmul_n": 1024, "min_run_time": 1.0, "torch_threads": None},  # None: torch's default
+        "gpu": {"matmul_n": 4096, "min_run_time": 1.0, "torch_threads": None},
     },
     # Module 01: tiny BERT / T5 / GPT-2 / LLaMA built from transformers configs.
     # Character-level vocabulary; context 64, batch 16 (field notes: short context wins on a budget).

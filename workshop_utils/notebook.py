@@ -74,8 +74,12 @@ def environment_report(device: DeviceInfo | None = None) -> dict[str, Any]:
 
 
 def start(profile_name: str, seed: int = 0, cpu_bf16: bool = False) -> tuple[Profile, DeviceInfo]:
-    """The environment cell: resolve the profile, seed everything, pick the device, print the report."""
+    """The environment cell: resolve the profile, set CPU threads, seed, pick the device, print the report."""
+    import torch
+
     profile = get_profile(profile_name)
+    if profile.setup.torch_threads:
+        torch.set_num_threads(profile.setup.torch_threads)
     seed_everything(seed)
     device = pick_device(cpu_bf16=cpu_bf16)
     print(f"profile: {profile}  seed: {seed}")
