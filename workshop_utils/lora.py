@@ -241,10 +241,11 @@ def finetune(
     targets: str = "all linear",
     dropout: float = 0.0,
     measure: bool = True,
+    threads: int | None = 1,
 ) -> tuple[nn.Module, FinetuneRun]:
     """Fine-tune a copy of `base` (all weights if r is None, else LoRA on TARGET_SETS[targets]) with module 07's loop."""
     from .memory import measure_training_step
-    from .sft import evaluate_exact_match, prepare_features, sft_train
+    from .sft import evaluate_exact_match, prepare_features, sft_train, torch_threads
 
     if r is not None and targets not in TARGET_SETS:
         raise ValueError(f"targets must be one of {list(TARGET_SETS)}, got {targets!r}")
@@ -263,8 +264,9 @@ def finetune(
         x = torch.tensor([f.input_ids + [pad] * (width - len(f.input_ids)) for f in feats])  # (B, T)
         step = measure_training_step(copy.deepcopy(model), x, x, "adamw")  # a throw-away copy: 2 real steps
         state_bytes, peak_bytes = step.gradients + step.optimizer_states, step.peak
-    result = sft_train(model, tokenizer, train, cfg, device, show_progress=False)
-    em = evaluate_exact_match(model, tokenizer, eval_examples, device)
+    with torch_threads(threads):  # module 07: one thread is far faster for tiny models on a busy CPU
+        result = sft_train(model, tokenizer, train, cfg, device, show_progress=False)
+        em = evaluate_exact_match(model, tokenizer, eval_examples, device)
     trainable = trainable_parameters(model)[0]
     run = FinetuneRun("full" if r is None else "lora", r, alpha, cfg.lr,
                       None if r is None else targets, trainable, 100 * trainable / total, em,
