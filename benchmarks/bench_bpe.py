@@ -16,26 +16,16 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.timing import best_time  # noqa: E402
 from workshop_utils.bpe import Tokenizer, first_difference, train_bpe, train_hf_bpe  # noqa: E402
 from workshop_utils.config import PROFILE_NAMES, get_profile  # noqa: E402
 from workshop_utils.corpus import load_corpus  # noqa: E402
 from workshop_utils.tokenizer import SPECIAL_TOKENS, train_course_tokenizer  # noqa: E402
 from workshop_utils.training import encode_text  # noqa: E402
-
-
-def best_time(fn, repeats: int):
-    """(best wall seconds, last result) of calling fn() `repeats` times."""
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def main(argv: list[str] | None = None) -> dict:

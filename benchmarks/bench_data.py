@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.timing import best_time  # noqa: E402
 from workshop_utils.config import PROFILE_NAMES, get_profile  # noqa: E402
 from workshop_utils.data.crawl import build_crawl, crawl_dataset  # noqa: E402
 from workshop_utils.data.dedup import jaccard, minhash_near_dedup, shingles  # noqa: E402
@@ -56,16 +57,6 @@ def datasketch_near_dedup(
         lsh.insert(i, m)
     roots = [find(i) for i in range(len(texts))]
     return [r if r != i else -1 for i, r in enumerate(roots)]
-
-
-def best_time(fn, repeats: int):
-    """(best wall seconds, last result) of `repeats` calls."""
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def main(argv: list[str] | None = None) -> dict:
