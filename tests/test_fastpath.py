@@ -31,9 +31,15 @@ class Counter:
         return self.value
 
 
-def _run(fn, fast_path, key="sweep", budget_s=60.0, produced_by=NB, profile="ci"):
+def _run(fn, fast_path, key="sweep", budget_s=60.0, produced_by=NB, profile="ci", inputs=None):
     return cached_result(
-        key, fn, profile=profile, budget_s=budget_s, produced_by=produced_by, fast_path=fast_path
+        key,
+        fn,
+        profile=profile,
+        budget_s=budget_s,
+        produced_by=produced_by,
+        fast_path=fast_path,
+        inputs=inputs,
     )
 
 
@@ -51,6 +57,7 @@ def test_compute_store_then_load_with_visible_note(capsys, tmp_path) -> None:
     capsys.readouterr()
     loaded = _run(fn, fast_path=True)
     assert loaded == payload and fn.calls == 1  # loaded, not recomputed
+    assert list(loaded) == list(payload)  # key order too (a DataFrame built from it keeps its columns)
     out = capsys.readouterr().out
     assert f"loaded precomputed result from {meta['date']}, produced by {NB}" in out
 
@@ -113,6 +120,46 @@ def test_other_producer_or_changed_code_is_an_error() -> None:
         _run(lambda: [2], fast_path=True, key="k2")
 
 
+def test_result_of_other_inputs_is_an_error_naming_them() -> None:
+    fn = Counter([1.5])
+    _run(fn, fast_path=False, inputs={"seed": 0, "base": "abc"})
+    assert json.loads(artifact_paths("sweep", "ci")["meta"].read_text())["inputs"] == {
+        "seed": 0,
+        "base": "abc",
+    }
+    assert _run(fn, fast_path=True, inputs={"seed": 0, "base": "abc"}) == [1.5] and fn.calls == 1
+    with pytest.raises(FastPathError, match=r"other inputs \(seed: stored \[0\], now \[1\]\)"):
+        _run(fn, fast_path=True, inputs={"seed": 1, "base": "abc"})
+    with pytest.raises(FastPathError, match="other inputs"):
+        _run(fn, fast_path=True)  # no inputs now: differs from the stored ones
+    assert fn.calls == 1
+
+
+def test_sidecar_without_inputs_is_malformed() -> None:
+    _run(Counter([1]), fast_path=False)
+    meta_path = artifact_paths("sweep", "ci")["meta"]
+    meta = json.loads(meta_path.read_text())
+    del meta["inputs"]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(FastPathError, match=r"malformed \(missing \['inputs'\]\)"):
+        _run(Counter([1]), fast_path=True)
+
+
+def test_weights_round_trip_with_hash_check(tmp_path) -> None:
+    model = torch.nn.Linear(3, 2)
+    path = tmp_path / "w" / "model.safetensors"
+    sha = fastpath.save_weights(model.state_dict(), path)
+    assert sha == fastpath._sha256(path)
+    loaded = fastpath.load_weights(path, sha)
+    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(FastPathError, match="differs from the stored run's"):
+        fastpath.load_weights(path, "0" * 64)
+    with pytest.raises(FastPathError, match="are missing"):
+        fastpath.load_weights(tmp_path / "nope.safetensors", sha)
+    with pytest.raises(TypeError, match="state must be a non-empty dict of tensors"):
+        fastpath.save_weights({}, path)
+
+
 def test_tensor_dict_round_trips_through_safetensors() -> None:
     gen = torch.Generator().manual_seed(0)
     tensors = {"w": torch.randn(4, 3, generator=gen), "ids": torch.arange(5)}
@@ -143,6 +190,8 @@ def test_profile_object_and_profiles_are_separate(tmp_path) -> None:
         ({"budget_s": True}, ValueError, "budget_s must be"),
         ({"produced_by": " "}, ValueError, "produced_by must name"),
         ({"fast_path": "yes"}, TypeError, "fast_path must be True or False"),
+        ({"inputs": [0]}, TypeError, "inputs must be a dict"),
+        ({"inputs": {"seed": (0,)}}, TypeError, r"inputs\['seed'\] has type tuple"),
     ],
 )
 def test_bad_arguments_name_the_argument(kwargs, error, match) -> None:

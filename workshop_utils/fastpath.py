@@ -3,8 +3,8 @@
 A long notebook cell wraps its computation:
 
     FAST_PATH = False  # in the `parameters` cell; the instructor sets True for a live session
-    sweep = cached_result("06_sweep", lambda: run_sweep(profile), profile=profile, budget_s=60,
-                          produced_by="06_scaling_laws.ipynb", fast_path=FAST_PATH)
+    sweep = cached_result("06_sweep", lambda: run_sweep(profile), profile=profile, budget_s=LIVE_BUDGET_S,
+                          produced_by="06_scaling_laws.ipynb", fast_path=FAST_PATH, inputs={"seed": SEED})
 
 - `fast_path=False` (the default in every notebook): always compute, time it against `budget_s` (a warning
   when over), and store the result under `artifacts/<profile>/fastpath/<key>.json` with a sidecar
@@ -17,7 +17,13 @@ A long notebook cell wraps its computation:
 
 Payloads: JSON values (dict with str keys, list, str, int, float, bool, None; tuples and numpy scalars are
 refused so a round trip returns exactly what was computed), or a dict of torch tensors (stored as
-safetensors).
+safetensors). A cell that also produces model weights saves them with `save_weights` (which returns their
+sha256), puts that hash in its JSON result, and on the fast path reloads them with `load_weights`, which
+checks the hash.
+
+The live budget: `LIVE_BUDGET_S` is how long a live audience waits for one cell. Every cell that runs longer
+than that in the profile an instructor presents (`cpu` on a laptop) is wrapped in `cached_result`;
+`tests/test_fastpath_coverage.py` checks this against the recorded cell times.
 """
 
 from __future__ import annotations
@@ -40,7 +46,10 @@ from .config import PROFILE_NAMES
 from .paths import artifacts_dir, repo_root
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
-SIDECAR_FIELDS = ("key", "format", "sha256", "date", "produced_by", "code_version", "fingerprint", "seconds")
+SIDECAR_FIELDS = (
+    "key", "format", "sha256", "date", "produced_by", "code_version", "fingerprint", "seconds", "inputs",
+)  # fmt: skip
+LIVE_BUDGET_S = 60.0  # seconds one cell may take in a live session before it needs a fast path
 
 
 class FastPathError(RuntimeError):
@@ -51,7 +60,7 @@ class FastPathError(RuntimeError):
 # Argument checks
 # ---------------------------------------------------------------------------------------------
 def _check_args(
-    key: Any, compute_fn: Any, profile: Any, budget_s: Any, produced_by: Any, fast_path: Any
+    key: Any, compute_fn: Any, profile: Any, budget_s: Any, produced_by: Any, fast_path: Any, inputs: Any
 ) -> str:
     """Validate the arguments of `cached_result`; return the profile name."""
     if not isinstance(key, str) or not _KEY.match(key):
@@ -71,6 +80,11 @@ def _check_args(
         raise ValueError(f"produced_by must name the producing notebook or script, got {produced_by!r}")
     if not isinstance(fast_path, bool):
         raise TypeError(f"fast_path must be True or False, got {fast_path!r}")
+    if not isinstance(inputs, dict):
+        raise TypeError(
+            f"inputs must be a dict of JSON values (e.g. {{'seed': 0}}), got {type(inputs).__name__}"
+        )
+    _check_json(inputs, "inputs")
     return name
 
 
@@ -171,7 +185,7 @@ def _save(key: str, result: Any, paths: dict[str, Path], meta: dict[str, Any]) -
     else:
         _check_json(result)
         fmt = "json"
-        data = json.dumps(result, sort_keys=True, indent=1).encode()
+        data = json.dumps(result, indent=1).encode()  # key order kept: a round trip returns what was computed
     paths["meta"].unlink(missing_ok=True)  # a half-written artifact must never look valid
     for other in ("json", "safetensors"):
         paths[other].unlink(missing_ok=True)
@@ -181,7 +195,9 @@ def _save(key: str, result: Any, paths: dict[str, Path], meta: dict[str, Any]) -
     return meta
 
 
-def _load(key: str, paths: dict[str, Path], produced_by: str, fp: str) -> tuple[Any, dict[str, Any]]:
+def _load(
+    key: str, paths: dict[str, Path], produced_by: str, fp: str, inputs: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
     """Check and load a stored artifact; raise FastPathError on any mismatch."""
     try:
         meta = json.loads(paths["meta"].read_text())
@@ -209,6 +225,12 @@ def _load(key: str, paths: dict[str, Path], produced_by: str, fp: str) -> tuple[
             f"fast path {key!r}: the computing code changed since the artifact was produced "
             f"(source fingerprint {meta['fingerprint']} vs now {fp}); {fix}"
         )
+    if meta["inputs"] != inputs:
+        changed = sorted(k for k in {*meta["inputs"], *inputs} if meta["inputs"].get(k) != inputs.get(k))
+        raise FastPathError(
+            f"fast path {key!r}: the stored result was computed from other inputs ({', '.join(changed)}: "
+            f"stored {[meta['inputs'].get(k) for k in changed]}, now {[inputs.get(k) for k in changed]}); {fix}"
+        )
     if meta["format"] == "safetensors":
         from safetensors.torch import load_file
 
@@ -224,13 +246,15 @@ def cached_result(
     budget_s: float,
     produced_by: str,
     fast_path: bool,
+    inputs: dict[str, Any] | None = None,
 ) -> Any:
     """Load the checked result of `compute_fn` produced earlier (fast path on), else compute, time and store it."""
-    name = _check_args(key, compute_fn, profile, budget_s, produced_by, fast_path)
+    inputs = {} if inputs is None else inputs
+    name = _check_args(key, compute_fn, profile, budget_s, produced_by, fast_path, inputs)
     paths = artifact_paths(key, name)
     fp = fingerprint(compute_fn)
     if fast_path and paths["meta"].exists():
-        result, meta = _load(key, paths, produced_by, fp)
+        result, meta = _load(key, paths, produced_by, fp, inputs)
         print(
             f"loaded precomputed result from {meta['date']}, produced by {meta['produced_by']} "
             f"(key {key!r}, code {meta['code_version']}, took {meta['seconds']:.1f} s to compute)"
@@ -251,9 +275,67 @@ def cached_result(
         "produced_by": produced_by,
         "code_version": code_version(),
         "fingerprint": fp,
+        "inputs": inputs,
         "seconds": round(seconds, 3),
         "budget_s": float(budget_s),
         "profile": name,
     }
     _save(key, result, paths, meta)
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Model weights next to a cached result
+# ---------------------------------------------------------------------------------------------
+def save_weights(state: dict[str, Any], path: str | Path) -> str:
+    """Save a state dict as safetensors at `path`; return the file's sha256 (to put in the cached result)."""
+    import torch
+    from safetensors.torch import save
+
+    if (
+        not isinstance(state, dict)
+        or not state
+        or not all(isinstance(v, torch.Tensor) for v in state.values())
+    ):
+        raise TypeError("state must be a non-empty dict of tensors, e.g. model.state_dict()")
+    data = save({k: v.detach().contiguous().cpu() for k, v in state.items()})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_weights(path: str | Path, sha256: str) -> dict[str, Any]:
+    """Load safetensors weights after checking their sha256 against the cached result's; FastPathError if not."""
+    from safetensors.torch import load
+
+    path = Path(path)
+    if not path.is_file():
+        raise FastPathError(f"weights {path} are missing; recompute with fast_path=False")
+    data = path.read_bytes()
+    got = hashlib.sha256(data).hexdigest()
+    if got != sha256:
+        raise FastPathError(
+            f"weights {path}: sha256 {got[:16]}... differs from the stored run's {str(sha256)[:16]}...: "
+            "the file changed after that run saved it; recompute with fast_path=False"
+        )
+    return load(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which cells need a fast path: executed notebooks against the live budget
+# ---------------------------------------------------------------------------------------------
+def slow_cells(executed_nb: dict, budget_s: float = LIVE_BUDGET_S) -> list[dict[str, Any]]:
+    """Code cells of an executed notebook (papermill timings) over `budget_s`: index, seconds, first line, fast path."""
+    if not isinstance(executed_nb, dict) or not isinstance(executed_nb.get("cells"), list):
+        raise TypeError("executed_nb must be a notebook as a dict (nbformat JSON) with a 'cells' list")
+    rows = []
+    for i, cell in enumerate(executed_nb["cells"]):
+        seconds = cell.get("metadata", {}).get("papermill", {}).get("duration")
+        if cell.get("cell_type") != "code" or seconds is None or seconds <= budget_s:
+            continue
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        first = next((ln for ln in source.splitlines() if ln.strip()), "")
+        rows.append({"cell": i, "seconds": round(float(seconds), 1), "first_line": first[:90],
+                     "fast_path": "cached_result(" in source})  # fmt: skip
+    return rows
