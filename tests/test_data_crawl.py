@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from workshop_utils.config import get_profile
-from workshop_utils.data.crawl import TRUTHS, CrawlMix, build_crawl, crawl_dataset
+from workshop_utils.data.crawl import TRUTHS, CrawlMix, build_crawl, crawl_dataset, crawl_sha256
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +85,23 @@ def test_profile_sizes():
 def test_dataset_roundtrip(docs):
     ds = crawl_dataset(docs)
     assert len(ds) == len(docs) and ds[0]["raw"] == docs[0].raw
+
+
+def test_crawl_hash_changes_with_any_byte(docs):
+    import dataclasses
+
+    h = crawl_sha256(docs)
+    assert h == crawl_sha256(build_crawl(400, seed=0, big_mb=1)) and len(h) == 64
+    assert crawl_sha256(docs[:-1]) != h
+    edited = [*docs[:-1], dataclasses.replace(docs[-1], raw=docs[-1].raw + b" ")]
+    assert crawl_sha256(edited) != h
+    relabelled = [
+        *docs[:-1],
+        dataclasses.replace(docs[-1], truth="keep" if docs[-1].truth != "keep" else "broken"),
+    ]
+    assert crawl_sha256(relabelled) != h
+    with pytest.raises(TypeError, match="list of Doc"):
+        crawl_sha256([d.as_record() for d in docs])
 
 
 def test_bad_input():

@@ -82,6 +82,28 @@ def test_small_crawl_is_deterministic():
     assert a.rejects.equals(b.rejects)
 
 
+def test_result_round_trips_through_json(ci_run):
+    """The live fast path stores the result as JSON: the rebuilt one must be equal in every part."""
+    import json
+
+    import pandas as pd
+
+    from workshop_utils.data.pipeline import PipelineResult
+    from workshop_utils.fastpath import _check_json
+
+    _, res = ci_run
+    stored = res.to_json()
+    _check_json(stored)  # only JSON types (no numpy scalars, no NaN)
+    back = PipelineResult.from_json(json.loads(json.dumps(stored)))  # the fast path keeps key order
+    assert back.kept.features == res.kept.features and back.kept.to_dict() == res.kept.to_dict()
+    pd.testing.assert_frame_equal(back.rejects, res.rejects)
+    pd.testing.assert_frame_equal(back.waterfall, res.waterfall)
+    assert list(back.seconds.items()) == list(res.seconds.items()) and back.n_input == res.n_input
+    assert stage_table(back).equals(stage_table(res))
+    with pytest.raises(ValueError, match=r"missing \['n_input'\]"):
+        PipelineResult.from_json({k: v for k, v in stored.items() if k != "n_input"})
+
+
 def test_bad_config():
     with pytest.raises(ValueError, match="num_bands"):
         PipelineConfig(num_hashes=100, num_bands=14)

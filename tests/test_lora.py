@@ -8,7 +8,17 @@ from peft import LoraConfig, get_peft_model
 from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from workshop_utils.lora import LoRALinear, apply_lora, lora_parameter_count, merge_lora, trainable_parameters
+from workshop_utils.lora import (
+    TARGET_SETS,
+    FinetuneRun,
+    LoRALinear,
+    apply_lora,
+    lora_parameter_count,
+    merge_lora,
+    rebuild_finetuned,
+    trainable_parameters,
+    trained_weights,
+)
 
 QV = ["q_proj", "v_proj"]
 
@@ -84,6 +94,34 @@ def test_equal_to_peft_lora():
     merge_lora(ours)
     for (n1, p1), (n2, p2) in zip(ours.state_dict().items(), peft_merged.state_dict().items()):
         assert n1 == n2 and (p1 - p2).abs().max() <= 1e-6
+
+
+def _run(method: str, r=None, alpha=None, targets=None) -> FinetuneRun:
+    return FinetuneRun(method, r, alpha, 1e-3, targets, 1, 1.0, 0.5, 0, 0, 1.0, 2.0)
+
+
+def test_trained_weights_rebuild_the_same_model():
+    """The live fast path stores only what training changed and rebuilds the model from the base."""
+    base = tiny_llama()
+    adapted = apply_lora(tiny_llama(), r=4, alpha=8, target_modules=TARGET_SETS["all linear"])
+    perturb(adapted)
+    weights = trained_weights(adapted)
+    assert weights and all(n.endswith(("lora_A", "lora_B")) for n in weights)
+    run = _run("lora", 4, 8, "all linear")
+    rebuilt = rebuild_finetuned(base, run, weights)
+    assert torch.equal(rebuilt(input_ids=X).logits, adapted(input_ids=X).logits)
+    assert FinetuneRun.from_row(run.row()) == run
+
+    full = tiny_llama(seed=3)
+    rebuilt_full = rebuild_finetuned(base, _run("full"), trained_weights(full))
+    assert torch.equal(rebuilt_full(input_ids=X).logits, full(input_ids=X).logits)
+
+    with pytest.raises(ValueError, match="do not match the adapters of r=8"):
+        rebuild_finetuned(base, _run("lora", 8, 16, "all linear"), weights)
+    with pytest.raises(ValueError, match="cannot rebuild a run with method='dora'"):
+        rebuild_finetuned(base, _run("dora", 4, 8, "all linear"), weights)
+    with pytest.raises(ValueError, match="not a FinetuneRun row"):
+        FinetuneRun.from_row({"method": "lora"})
 
 
 def test_bad_input_is_named():

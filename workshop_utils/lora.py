@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
@@ -227,6 +227,48 @@ class FinetuneRun:
     def row(self) -> dict:
         """The run as a flat dict (for a DataFrame)."""
         return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict) -> FinetuneRun:
+        """Rebuild a run from its `row()` (e.g. one loaded by the live fast path)."""
+        names = {f.name for f in fields(cls)}
+        if not isinstance(row, dict) or set(row) != names:
+            got = set(row) if isinstance(row, dict) else type(row).__name__
+            raise ValueError(f"not a FinetuneRun row: expected keys {sorted(names)}, got {got}")
+        return cls(**row)
+
+
+def _is_adapter(name: str) -> bool:
+    return name.rsplit(".", 1)[-1] in ("lora_A", "lora_B")
+
+
+def trained_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """What fine-tuning changed: the LoRA A and B matrices of an adapted model, else every weight."""
+    adapters = {n: p.detach() for n, p in model.named_parameters() if _is_adapter(n)}
+    return adapters or {n: t.detach() for n, t in model.state_dict().items()}
+
+
+def rebuild_finetuned(base: nn.Module, run: FinetuneRun, weights: dict[str, torch.Tensor]) -> nn.Module:
+    """The model of `run` from a copy of `base` and its `trained_weights` (LoRA: same adapters, then A and B)."""
+    model = copy.deepcopy(base)
+    if run.method == "full":
+        model.load_state_dict(weights)  # strict: every weight
+        return model
+    if run.method != "lora" or run.r is None or run.targets not in TARGET_SETS:
+        raise ValueError(
+            f"cannot rebuild a run with method={run.method!r}, r={run.r!r}, targets={run.targets!r}"
+        )
+    apply_lora(model, run.r, run.alpha, TARGET_SETS[run.targets])
+    expected = {n: p.shape for n, p in model.named_parameters() if _is_adapter(n)}
+    wrong = sorted(n for n in set(weights) & set(expected) if weights[n].shape != expected[n])
+    if set(weights) != set(expected) or wrong:
+        raise ValueError(
+            f"weights do not match the adapters of r={run.r} on {run.targets!r}: missing "
+            f"{sorted(set(expected) - set(weights))[:3]}, unexpected {sorted(set(weights) - set(expected))[:3]}, "
+            f"other shape {wrong[:3]}"
+        )
+    model.load_state_dict(weights, strict=False)  # the frozen base weights are base's own
+    return model
 
 
 def finetune(

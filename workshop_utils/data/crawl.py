@@ -17,6 +17,8 @@ injected PII (`pii_types`, `pii_values`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import random
 import re
@@ -666,6 +668,17 @@ def crawl_dataset(docs: list[Doc]):
         }
     )
     return datasets.Dataset.from_list([d.as_record() for d in docs], features=features)
+
+
+def crawl_sha256(docs: list[Doc]) -> str:
+    """sha256 over every document (metadata and raw bytes, in order): what the pipeline's input was."""
+    if not isinstance(docs, list) or not all(isinstance(d, Doc) for d in docs):
+        raise TypeError("docs must be a list of Doc (from build_crawl)")
+    h = hashlib.sha256()
+    for d in docs:
+        meta = {k: v for k, v in d.as_record().items() if k != "raw"}
+        h.update(json.dumps(meta, sort_keys=True).encode() + b"\0" + hashlib.sha256(d.raw).digest())
+    return h.hexdigest()
 
 
 def similarity_pairs(n_pairs: int, seed: int = 0, max_rate: float = 0.15) -> list[tuple[str, str]]:

@@ -126,6 +126,37 @@ class PipelineResult:
         """Fraction of input documents removed."""
         return len(self.rejects) / self.n_input
 
+    def to_json(self) -> dict:
+        """Everything as JSON values (for the live fast path); `from_json` rebuilds an equal result."""
+
+        def frame(df: pd.DataFrame) -> dict:
+            cols = {c: [None if pd.isna(v) else v for v in df[c].tolist()] for c in df.columns}
+            return {"columns": list(df.columns), "dtypes": [str(t) for t in df.dtypes], "data": cols}
+
+        return {
+            "kept": {"features": self.kept.features.to_dict(), "data": self.kept.to_dict()},
+            "rejects": frame(self.rejects),
+            "waterfall": frame(self.waterfall),
+            "seconds": dict(self.seconds),
+            "n_input": self.n_input,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> PipelineResult:
+        """Rebuild a result stored with `to_json`."""
+        import datasets
+
+        def frame(f: dict) -> pd.DataFrame:
+            df = pd.DataFrame({c: f["data"][c] for c in f["columns"]}, columns=f["columns"])
+            return df.astype(dict(zip(f["columns"], f["dtypes"])))
+
+        missing = {"kept", "rejects", "waterfall", "seconds", "n_input"} - set(d)
+        if missing:
+            raise ValueError(f"not a stored PipelineResult: missing {sorted(missing)}")
+        features = datasets.Features.from_dict(d["kept"]["features"])
+        kept = datasets.Dataset.from_dict(d["kept"]["data"], features=features)
+        return cls(kept, frame(d["rejects"]), frame(d["waterfall"]), dict(d["seconds"]), int(d["n_input"]))
+
 
 def run_pipeline(crawl, config: PipelineConfig | None = None):
     """Run every stage on a crawl `datasets.Dataset` (see `crawl.crawl_dataset`)."""
