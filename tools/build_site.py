@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vendor_assets import copy_assets  # noqa: E402
 
 from workshop_utils.course import MODULES, colab_url  # noqa: E402
+from workshop_utils.fastpath import LIVE_BUDGET_S  # noqa: E402
 
 SITE_DIR = ROOT / "build" / "site"
 SLIDES_DIR = ROOT / "build" / "slides"  # decks built by the slides target (issue 10), linked when present
@@ -165,7 +166,8 @@ def cell_timings(nb: Any, top: int = 5) -> list[dict[str, Any]]:
         duration = cell.metadata.get("papermill", {}).get("duration")
         if cell.cell_type == "code" and duration is not None:
             first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
-            rows.append({"cell": i, "seconds": float(duration), "first_line": first[:90]})
+            rows.append({"cell": i, "seconds": float(duration), "first_line": first[:90],
+                         "fast_path": "cached_result(" in cell.source})  # fmt: skip
     rows.sort(key=lambda r: -r["seconds"])
     return rows[:top]
 
@@ -267,18 +269,24 @@ def _index_html(table: dict[str, Any], pages: dict[str, dict[str, Any]], bench, 
         parts.append("<h2>Other notebooks</h2><ul>")
         parts += [f'<li><a href="{e(pages[nb]["href"])}">{e(pages[nb]["title"])}</a></li>' for nb in extra]
         parts.append("</ul>")
-    parts.append("<h2>Where the time goes</h2><p>The slowest cells of each notebook (papermill timings).</p>")
+    parts.append(
+        "<h2>Where the time goes</h2><p>The slowest cells of each notebook (papermill timings). A cell over "
+        f"the live budget of {LIVE_BUDGET_S:g} s needs a fast path: run the notebook once before the session, "
+        "then run it with <code>FAST_PATH = True</code> and that cell loads the stored, hash-checked result.</p>"
+    )
     for nb, page in pages.items():
         if not page["timings"]:
             continue
         total = rows_by_nb.get(nb, {}).get("seconds")
         parts.append(f"<details><summary>{e(nb)}</summary><table><tr><th>cell</th><th>seconds</th>")
-        parts.append("<th>share of notebook</th><th>first line</th></tr>")
+        parts.append("<th>share of notebook</th><th>live fast path</th><th>first line</th></tr>")
         for t in page["timings"]:
             share = f"{100 * t['seconds'] / total:.0f} %" if total else ""
+            over = t["seconds"] > LIVE_BUDGET_S
+            fast = "yes" if t["fast_path"] else ("<b>missing</b>" if over else "")
             parts.append(
                 f"<tr><td class='num'>{t['cell']}</td><td class='num'>{t['seconds']:.1f}</td>"
-                f"<td class='num'>{share}</td><td><code>{e(t['first_line'])}</code></td></tr>"
+                f"<td class='num'>{share}</td><td>{fast}</td><td><code>{e(t['first_line'])}</code></td></tr>"
             )
         parts.append("</table></details>")
     if slides:

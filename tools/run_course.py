@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from workshop_utils.config import BUDGET_SECONDS, resolve_profile_name  # noqa: E402
 from workshop_utils.course import MODULES  # noqa: E402
+from workshop_utils.fastpath import LIVE_BUDGET_S, slow_cells  # noqa: E402
 
 
 def run_notebook(
@@ -95,6 +96,8 @@ def main() -> int:
         elif status == "ok":
             status, err = "FAILED", "no headline metric recorded (record_headline was not called)"
         failed += status != "ok"
+        executed = out / "notebooks" / name
+        slow = slow_cells(json.loads(executed.read_text())) if executed.exists() else []
         rows.append(
             {
                 "notebook": name,
@@ -103,6 +106,8 @@ def main() -> int:
                 "over_budget": seconds > budget,
                 "metric": metric,
                 "error": err,
+                "live_budget_s": LIVE_BUDGET_S,
+                "slow_cells": slow,  # cells over the live budget; each should have a fast path
             }
         )
         head = (
@@ -111,6 +116,9 @@ def main() -> int:
         print(f"{name:<45} {status:<7} {seconds:7.1f}s  {head}", flush=True)
         if err:
             print("    " + err.replace("\n", "\n    ")[-3000:], flush=True)
+        for c in slow:
+            note = "has a fast path" if c["fast_path"] else "NO FAST PATH: a live session would stall here"
+            print(f"    cell {c['cell']} took {c['seconds']} s > live budget {LIVE_BUDGET_S:g} s: {note}")
 
     total = sum(r["seconds"] for r in rows)
     table = {
@@ -123,13 +131,17 @@ def main() -> int:
         "rows": rows,
     }
     (out / "run_table.json").write_text(json.dumps(table, indent=2))
-    lines = [f"| notebook | status | seconds (budget {budget}) | headline |", "|---|---|---|---|"]
+    lines = [
+        f"| notebook | status | seconds (budget {budget}) | cells > {LIVE_BUDGET_S:g} s (with fast path) | headline |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
         m = r["metric"]
         head = f"{m['name']} = {m['value']:.4g} {m.get('unit', '')}" if m else "-"
         flag = " (over budget)" if r["over_budget"] else ""
-        lines.append(f"| {r['notebook']} | {r['status']} | {r['seconds']}{flag} | {head} |")
-    lines.append(f"| **total** | {len(rows) - failed}/{len(rows)} ok | {total:.1f} | |")
+        live = f"{len(r['slow_cells'])} ({sum(c['fast_path'] for c in r['slow_cells'])})"
+        lines.append(f"| {r['notebook']} | {r['status']} | {r['seconds']}{flag} | {live} | {head} |")
+    lines.append(f"| **total** | {len(rows) - failed}/{len(rows)} ok | {total:.1f} | | |")
     (out / "run_table.md").write_text("\n".join(lines) + "\n")
     print("\n" + "\n".join(lines))
     if args.record:
