@@ -248,3 +248,25 @@ def test_figures_are_embedded_and_progress_bars_are_text() -> None:
             assert page.count('src="data:image/png;base64,') >= pngs, f"{nb_path.name}: figures not embedded"
     if not plotted:
         pytest.skip("no executed notebook plots yet")
+
+
+def test_recording_one_notebook_replaces_only_its_row(tmp_path) -> None:
+    import run_course
+
+    def row(nb: str, s: float, date: str | None = None) -> dict:
+        return {"notebook": nb, "seconds": s, **({"date": date} if date else {})}
+
+    path = tmp_path / "notebook_times_cpu.json"
+    old = {"profile": "cpu", "date": "2026-01-01 00:00 UTC", "total_s": 30.0,
+           "rows": [row("00_setup.ipynb", 10.0), row("01_architecture_evolution.ipynb", 20.0)]}  # fmt: skip
+    path.write_text(json.dumps(old))
+    new = {"profile": "cpu", "date": "2026-02-02 00:00 UTC", "total_s": 5.0,
+           "rows": [row("01_architecture_evolution.ipynb", 5.0, "2026-02-02 00:00 UTC")]}  # fmt: skip
+    merged = run_course.merge_recorded(path, new)
+    assert [(r["notebook"], r["seconds"], r["date"]) for r in merged["rows"]] == [
+        ("00_setup.ipynb", 10.0, "2026-01-01 00:00 UTC"),
+        ("01_architecture_evolution.ipynb", 5.0, "2026-02-02 00:00 UTC"),
+    ]
+    assert merged["total_s"] == 15.0 and "rows from 2 runs" in merged["note"]
+    assert run_course.merge_recorded(path, {**new, "profile": "ci"})["rows"] == new["rows"]  # other profile
+    assert run_course.merge_recorded(tmp_path / "none.json", new) is new

@@ -160,6 +160,18 @@ def test_weights_round_trip_with_hash_check(tmp_path) -> None:
         fastpath.save_weights({}, path)
 
 
+def test_weights_of_a_model_with_tied_embeddings_round_trip(tmp_path) -> None:
+    emb = torch.nn.Embedding(5, 3)
+    head = torch.nn.Linear(3, 5, bias=False)
+    head.weight = emb.weight  # tied, as in GPT-2, BERT and T5
+    model = torch.nn.ModuleDict({"emb": emb, "head": head})
+    sha = fastpath.save_weights(model.state_dict(), tmp_path / "tied.safetensors")
+    fresh = torch.nn.ModuleDict({"emb": torch.nn.Embedding(5, 3), "head": torch.nn.Linear(3, 5, bias=False)})
+    fresh.head.weight = fresh.emb.weight
+    fresh.load_state_dict(fastpath.load_weights(tmp_path / "tied.safetensors", sha))
+    assert torch.equal(fresh.head.weight, emb.weight) and fresh.head.weight is fresh.emb.weight
+
+
 def test_tensor_dict_round_trips_through_safetensors() -> None:
     gen = torch.Generator().manual_seed(0)
     tensors = {"w": torch.randn(4, 3, generator=gen), "ids": torch.arange(5)}

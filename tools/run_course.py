@@ -55,6 +55,27 @@ def run_notebook(
     return status, time.perf_counter() - t0, err
 
 
+def merge_recorded(path: Path, table: dict) -> dict:
+    """A --only run replaces its notebooks' rows in the recorded table of the same profile, keeps the rest."""
+    if not path.exists():
+        return table
+    old = json.loads(path.read_text())
+    if old.get("profile") != table["profile"]:
+        return table
+    new = {r["notebook"]: r for r in table["rows"]}
+    rows = {r["notebook"]: {"date": old.get("date", ""), **r} for r in old["rows"]}
+    rows.update(new)
+    order = [m.notebook for m in MODULES]
+    merged = sorted(rows.values(), key=lambda r: order.index(r["notebook"]) if r["notebook"] in order else 99)
+    dates = sorted({r["date"] for r in merged})
+    return {
+        **table,
+        "rows": merged,
+        "total_s": round(sum(r["seconds"] for r in merged), 1),
+        "note": f"rows from {len(dates)} runs ({dates[0]} to {dates[-1]}); each row has its own date",
+    }
+
+
 def main() -> int:
     """Run the selected notebooks and write the run table."""
     parser = argparse.ArgumentParser(
@@ -106,6 +127,7 @@ def main() -> int:
                 "over_budget": seconds > budget,
                 "metric": metric,
                 "error": err,
+                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),  # noqa: UP017 - py3.10
                 "live_budget_s": LIVE_BUDGET_S,
                 "slow_cells": slow,  # cells over the live budget; each should have a fast path
             }
@@ -147,7 +169,8 @@ def main() -> int:
     if args.record:
         res = ROOT / "benchmarks" / "results"
         res.mkdir(parents=True, exist_ok=True)
-        (res / f"notebook_times_{profile}.json").write_text(json.dumps(table, indent=2))
+        path = res / f"notebook_times_{profile}.json"
+        (path).write_text(json.dumps(merge_recorded(path, table) if args.only else table, indent=2))
     if not args.no_site:
         from build_site import build_site
 

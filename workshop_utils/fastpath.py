@@ -298,7 +298,13 @@ def save_weights(state: dict[str, Any], path: str | Path) -> str:
         or not all(isinstance(v, torch.Tensor) for v in state.values())
     ):
         raise TypeError("state must be a non-empty dict of tensors, e.g. model.state_dict()")
-    data = save({k: v.detach().contiguous().cpu() for k, v in state.items()})
+    seen: set[int] = set()
+    tensors = {}
+    for k, v in state.items():  # tied weights (an embedding shared with the LM head) are saved once per name
+        v = v.detach().cpu().contiguous()
+        tensors[k] = v.clone() if v.untyped_storage().data_ptr() in seen else v
+        seen.add(v.untyped_storage().data_ptr())
+    data = save(tensors)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(path, data)
