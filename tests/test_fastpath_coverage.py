@@ -50,7 +50,9 @@ def test_recorded_cpu_run_covers_every_module_and_every_slow_cell_has_a_fast_pat
     table = json.loads(RECORDED.read_text())
     assert table["profile"] == "cpu"
     rows = {r["notebook"]: r for r in table["rows"]}
-    assert set(rows) == {m.notebook for m in MODULES}, "re-record: `make course` on a machine without a GPU (auto -> cpu)"
+    assert set(rows) == {m.notebook for m in MODULES}, (
+        "re-record: `make course` on a machine without a GPU (auto -> cpu)"
+    )
     for name, row in rows.items():
         assert row["status"] == "ok", f"{name} failed in the recorded cpu run"
         assert row["live_budget_s"] == LIVE_BUDGET_S, f"{name}: recorded against another live budget"
