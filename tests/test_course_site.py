@@ -105,7 +105,9 @@ def _fake_run(out: Path) -> None:
         nbformat.v4.new_output("stream", name="stdout", text="step 1\rstep 2\rstep 3\n"),
     ]
     bar.metadata["papermill"] = {"duration": 0.5}
-    nb = nbformat.v4.new_notebook(cells=[md, plot, bar])
+    slow = nbformat.v4.new_code_cell("# long\nrun = train_everything()")
+    slow.metadata["papermill"] = {"duration": 75.0}  # over the live budget, no fast path
+    nb = nbformat.v4.new_notebook(cells=[md, plot, bar, slow])
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
     nbformat.write(nb, out / "notebooks" / "00_setup.ipynb")
     row = {
@@ -115,6 +117,7 @@ def _fake_run(out: Path) -> None:
         "over_budget": False,
         "metric": {"name": "matmul GFLOP/s", "value": 12.5, "unit": "GFLOP/s"},
         "error": "",
+        "slow_cells": [{"cell": 3, "seconds": 75.0, "first_line": "# long", "fast_path": False}],
     }
     table = {"profile": "ci", "requested": "ci", "budget_s": 90, "total_s": 3.2, "rows": [row]}
     (out / "run_table.json").write_text(json.dumps(table))
@@ -149,7 +152,9 @@ def test_build_site_on_a_fake_run(tmp_path, monkeypatch) -> None:
     for href in ("00_setup.html", "benchmarks/speed_ci.html", "slides/00_setup.html", "run_table.json"):
         assert f'href="{href}"' in text and (tmp_path / "site" / href).is_file(), href
     assert "matmul GFLOP/s = 12.5 GFLOP/s" in text and "not run" in text  # module 01 etc. absent
-    assert "plt.plot([1, 2])" in text  # where the time goes: the slowest cell
+    assert "plt.plot([1, 2])" in text  # where the time goes: the slowest cells
+    assert "<td class='num'>1 (0)</td>" in text  # one cell over the live budget, without a fast path
+    assert "<b>missing</b></td><td><code># long</code>" in text
     assert build_site.check_site(tmp_path / "site") == []
 
 

@@ -239,7 +239,8 @@ def _index_html(table: dict[str, Any], pages: dict[str, dict[str, Any]], bench, 
         f"(requested <code>{e(str(table.get('requested', '?')))}</code>), run {e(str(table.get('date', '?')))} "
         f"on {e(str(table.get('machine', '?')))}. Every page works offline.</p>",
         "<h2>Modules</h2><table><tr><th>#</th><th>module</th><th>status</th><th>seconds "
-        f"(budget {e(str(table.get('budget_s', '?')))})</th><th>headline metric</th><th>Colab</th></tr>",
+        f"(budget {e(str(table.get('budget_s', '?')))})</th><th>cells &gt; {LIVE_BUDGET_S:g} s (with fast path)</th>"
+        "<th>headline metric</th><th>Colab</th></tr>",
     ]
     ok = 0
     for m in MODULES:
@@ -253,16 +254,18 @@ def _index_html(table: dict[str, Any], pages: dict[str, dict[str, Any]], bench, 
             ok += row["status"] == "ok"
             secs = f"{row['seconds']:.1f}" + (" (over budget)" if row.get("over_budget") else "")
             head = e(_headline(row.get("metric") or {}))
+            slow = row.get("slow_cells")
+            live = "" if slow is None else f"{len(slow)} ({sum(c['fast_path'] for c in slow)})"
         else:
-            status, secs, head = '<span class="missing">not run</span>', "", ""
+            status, secs, head, live = '<span class="missing">not run</span>', "", "", ""
         colab = f'<a href="{e(colab_url("notebooks/" + m.notebook))}">open</a>'
         parts.append(
             f"<tr><td>{m.number:02d}</td><td>{name}</td><td>{status}</td><td class='num'>{secs}</td>"
-            f"<td>{head}</td><td>{colab}</td></tr>"
+            f"<td class='num'>{live}</td><td>{head}</td><td>{colab}</td></tr>"
         )
     parts.append(
         f"<tr><td></td><td><b>total</b></td><td>{ok}/{len(rows_by_nb)} ok</td>"
-        f"<td class='num'>{table.get('total_s', 0):.1f}</td><td></td><td></td></tr></table>"
+        f"<td class='num'>{table.get('total_s', 0):.1f}</td><td></td><td></td><td></td></tr></table>"
     )
     extra = [nb for nb in pages if nb not in known]
     if extra:
