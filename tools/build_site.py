@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vendor_assets import copy_assets  # noqa: E402
 
+from workshop_utils import fastpath  # noqa: E402
 from workshop_utils.course import MODULES, colab_url  # noqa: E402
 from workshop_utils.fastpath import LIVE_BUDGET_S  # noqa: E402
 
@@ -161,15 +162,7 @@ def _exporter(urls: dict[str, str]):
 
 def cell_timings(nb: Any, top: int = 5) -> list[dict[str, Any]]:
     """The slowest code cells of an executed notebook (papermill's per-cell durations), slowest first."""
-    rows = []
-    for i, cell in enumerate(nb.cells):
-        duration = cell.metadata.get("papermill", {}).get("duration")
-        if cell.cell_type == "code" and duration is not None:
-            first = next((ln for ln in cell.source.splitlines() if ln.strip()), "")
-            rows.append({"cell": i, "seconds": float(duration), "first_line": first[:90],
-                         "fast_path": "cached_result(" in cell.source})  # fmt: skip
-    rows.sort(key=lambda r: -r["seconds"])
-    return rows[:top]
+    return sorted(fastpath.cell_timings(nb), key=lambda r: -r["seconds"])[:top]
 
 
 def _title(nb: Any, fallback: str) -> str:

@@ -170,7 +170,7 @@ def main() -> int:
         res = ROOT / "benchmarks" / "results"
         res.mkdir(parents=True, exist_ok=True)
         path = res / f"notebook_times_{profile}.json"
-        (path).write_text(json.dumps(merge_recorded(path, table) if args.only else table, indent=2))
+        path.write_text(json.dumps(merge_recorded(path, table) if args.only else table, indent=2))
     if not args.no_site:
         from build_site import build_site
 

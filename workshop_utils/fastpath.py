@@ -331,17 +331,24 @@ def load_weights(path: str | Path, sha256: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # Which cells need a fast path: executed notebooks against the live budget
 # ---------------------------------------------------------------------------------------------
-def slow_cells(executed_nb: dict, budget_s: float = LIVE_BUDGET_S) -> list[dict[str, Any]]:
-    """Code cells of an executed notebook (papermill timings) over `budget_s`: index, seconds, first line, fast path."""
+def cell_timings(executed_nb: dict) -> list[dict[str, Any]]:
+    """Every timed code cell of an executed notebook (papermill durations): index, seconds, first line, fast path."""
     if not isinstance(executed_nb, dict) or not isinstance(executed_nb.get("cells"), list):
         raise TypeError("executed_nb must be a notebook as a dict (nbformat JSON) with a 'cells' list")
     rows = []
     for i, cell in enumerate(executed_nb["cells"]):
         seconds = cell.get("metadata", {}).get("papermill", {}).get("duration")
-        if cell.get("cell_type") != "code" or seconds is None or seconds <= budget_s:
+        if cell.get("cell_type") != "code" or seconds is None:
             continue
         source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
         first = next((ln for ln in source.splitlines() if ln.strip()), "")
-        rows.append({"cell": i, "seconds": round(float(seconds), 1), "first_line": first[:90],
+        rows.append({"cell": i, "seconds": float(seconds), "first_line": first[:90],
                      "fast_path": "cached_result(" in source})  # fmt: skip
     return rows
+
+
+def slow_cells(executed_nb: dict, budget_s: float = LIVE_BUDGET_S) -> list[dict[str, Any]]:
+    """The cells of `cell_timings` over `budget_s` (seconds rounded to 0.1), in notebook order."""
+    return [
+        {**c, "seconds": round(c["seconds"], 1)} for c in cell_timings(executed_nb) if c["seconds"] > budget_s
+    ]
