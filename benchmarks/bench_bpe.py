@@ -10,17 +10,13 @@ split, and whether the merges are identical (with the library's tie rule) or whe
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.timing import best_time  # noqa: E402
+from benchmarks.timing import best_time, machine, write_results  # noqa: E402
 from workshop_utils.bpe import Tokenizer, first_difference, train_bpe, train_hf_bpe  # noqa: E402
 from workshop_utils.config import PROFILE_NAMES, get_profile  # noqa: E402
 from workshop_utils.corpus import load_corpus  # noqa: E402
@@ -57,11 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
         "profile": args.profile,
         "train_chars": len(text),
         "vocab_size": vocab_size,
-        "machine": {
-            "platform": platform.platform(),
-            "load_average_1_5_15": list(os.getloadavg()),
-            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        },
+        "machine": machine(),
         "train_seconds": {"ours": ours_s, "hf_tokenizers": hf_s, "course_tokenizer": course_s},
         "slowdown_ours_vs_hf": ours_s / hf_s,
         "merges_identical_with_hf_tie_rule": hf_rule == hf_merges,
@@ -76,9 +68,6 @@ def main(argv: list[str] | None = None) -> dict:
             "encode_seconds_course": hf_enc_s,
         },
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"bpe_{args.profile}.json").write_text(json.dumps(report, indent=2) + "\n")
     v = report["validation"]
     lines = [
         f"# BPE training, profile `{args.profile}`: {len(text):,} characters, vocab {vocab_size}",
@@ -97,8 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"(greatest pair wins ties) the first difference is merge {report['first_difference_default_rule']}, "
         f"{report['merges_in_common_default_rule']}/{len(merges)} merges in common.",
     ]
-    (out / f"bpe_{args.profile}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, f"bpe_{args.profile}", report, lines)
     return report
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.timing import best_time  # noqa: E402
+from benchmarks.timing import best_time, write_results  # noqa: E402
 from workshop_utils.config import PROFILE_NAMES, get_profile  # noqa: E402
 from workshop_utils.data.crawl import build_crawl, crawl_dataset  # noqa: E402
 from workshop_utils.data.dedup import jaccard, minhash_near_dedup, shingles  # noqa: E402
@@ -144,9 +143,6 @@ def main(argv: list[str] | None = None) -> dict:
             "same_kept_set": [d < 0 for d in ours] == [d < 0 for d in theirs],
         },
     }
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"data_{profile.name}.json").write_text(json.dumps(out, indent=2) + "\n")
     m = out["minhash"]
     lines = [
         f"# Data pipeline benchmark ({profile.name})",
@@ -174,8 +170,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"Throughput ratio ours / datasketch: **{m['throughput_ratio_ours_over_datasketch']:.2f}x**; "
         f"same kept set: {m['same_kept_set']}.",
     ]
-    (out_dir / f"data_{profile.name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, f"data_{profile.name}", out, lines)
     return out
 
 

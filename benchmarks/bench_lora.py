@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime as dt
-import json
-import os
-import platform
 import sys
 from pathlib import Path
 
@@ -24,23 +20,12 @@ from torch.utils import benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.timing import machine, write_results  # noqa: E402
 from workshop_utils.config import PROFILE_NAMES, get_profile  # noqa: E402
 from workshop_utils.lora import TARGET_SETS, apply_lora, merge_lora  # noqa: E402
 from workshop_utils.models import build_course_model  # noqa: E402
 
 SHAPES = {"ci": (8, 64), "cpu": (16, 64), "gpu": (32, 256)}  # (batch, seq) per profile
-
-
-def machine() -> dict:
-    """Where the numbers were measured, including how busy the machine was."""
-    return {
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        "load_average_1_5_15": list(os.getloadavg()),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 def latency_ms(model: torch.nn.Module, x: torch.Tensor, min_run_time: float) -> float:
@@ -77,16 +62,12 @@ def main(argv: list[str] | None = None) -> dict:
         rows[f"PEFT merged r={r}"] = latency_ms(peft_model.merge_and_unload(), x, args.min_run_time)
     result = {"profile": profile.name, "batch": batch, "seq": seq, "device": dev, "machine": machine(),
               "latency_ms": rows, "ratio_to_base": {k: v / rows["base"] for k, v in rows.items()}}  # fmt: skip
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"lora_{profile.name}.json").write_text(json.dumps(result, indent=2))
     lines = [f"# LoRA inference latency ({profile.name}: batch {batch}, seq {seq}, {dev})", "",
              f"Measured {result['machine']['date']}, load average {result['machine']['load_average_1_5_15']} "
              "(a shared machine: compare rows within this run only).", "",
              "| variant | ms / forward | x base |", "|---|---|---|"]  # fmt: skip
     lines += [f"| {k} | {v:.3f} | {v / rows['base']:.2f} |" for k, v in rows.items()]
-    (out / f"lora_{profile.name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(ROOT / "benchmarks" / "results", f"lora_{profile.name}", result, lines)
     return result
 
 

@@ -17,10 +17,6 @@ and writes `training_<profile>_compiled.{json,md}`: how much of the gap to the p
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -29,6 +25,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.timing import machine, write_results  # noqa: E402
 from workshop_utils.config import PROFILE_NAMES, get_profile  # noqa: E402
 from workshop_utils.device import DeviceInfo, pick_device  # noqa: E402
 from workshop_utils.models import build_course_model  # noqa: E402
@@ -36,19 +33,6 @@ from workshop_utils.scale import matmul_params, measure_matmul_peak, mfu, model_
 from workshop_utils.training import TrainConfig, train_lm  # noqa: E402
 
 TOKENS_PER_RUN = 150_000  # enough steps to amortise warm-up, few enough for a shared 2-core machine
-
-
-def machine() -> dict:
-    """Where the numbers were measured, including how busy the machine was."""
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        "load_average_1_5_15": list(os.getloadavg()),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 def bench_precision(profile_name: str, device: DeviceInfo, peak_n: int, compile_model: bool = False) -> dict:
@@ -126,9 +110,6 @@ def main(argv: list[str] | None = None) -> dict:
         "goal_met": None if fp32 is None else fp32 >= 0.60,
         "results": rows,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         f"# Training throughput, profile `{args.profile}` sizes"
         + (", torch.compile" if args.compile else ""),
@@ -150,8 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
             "",
             f"Goal (fp32 MFU >= 60 % on a quiet machine): {'met' if report['goal_met'] else 'NOT met'}.",
         ]
-    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.out, name, report, lines)
     return report
 
 
