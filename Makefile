@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup course test lint unit notebooks site-check lab slides browser-deps bench test-latest lock clean
+.PHONY: setup course test lint unit notebooks site-check lab slides browser-deps bench finetune-study test-latest lock clean
 
 ## setup: create/update the pinned environment (idempotent; reinstalls only when pins change)
 setup: $(STAMP)
@@ -58,6 +58,13 @@ lab: setup
 ## bench: run the benchmarks (results written to benchmarks/results/)
 bench: setup
 	$(PY) -m benchmarks.run_all --profile $${PROFILE:-cpu}
+
+## finetune-study: modules 07/08's stored study, every arm to its plateau over several seeds
+## (data/finetune/study_$PROFILE.json; PROFILE=ci ~6 min, cpu ~45 min on 2 cores). Re-run it when the
+## tests say the stored study is stale (code or settings it depends on changed).
+finetune-study: setup
+	$(PY) -m workshop_utils.finetune_study --profile $${PROFILE:-cpu}
+	$(PY) -m workshop_utils.finetune_report --profile $${PROFILE:-cpu}
 
 ## test-latest: the ci profile against the newest releases (not the pins), in a separate environment
 test-latest:

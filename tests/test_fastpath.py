@@ -227,3 +227,33 @@ def test_non_json_results_are_refused_and_nothing_is_stored(result, match) -> No
     with pytest.raises((TypeError, ValueError), match=match):
         _run(lambda: result, fast_path=False, key="bad")
     assert not artifact_paths("bad", "ci")["meta"].exists()
+
+
+def test_a_change_in_any_package_function_refuses_the_stored_result(tmp_path, monkeypatch) -> None:
+    """Issue 16: the key covers the whole package, not just the wrapping function's source."""
+    import shutil
+
+    from workshop_utils import provenance
+
+    def compute() -> dict:
+        return {"loss": 1.5}
+
+    _run(compute, fast_path=False)
+    assert _run(compute, fast_path=True) == {"loss": 1.5}  # unchanged code: loads
+    copy = tmp_path / "pkg" / "workshop_utils"
+    shutil.copytree(provenance._module_file("workshop_utils").parent, copy)
+    training = copy / "training.py"
+    training.write_text(
+        training.read_text().replace("min_lr_ratio: float = 0.1", "min_lr_ratio: float = 0.2")
+    )
+    real = provenance._module_file
+    monkeypatch.setattr(
+        provenance, "_module_file", lambda n: copy / "__init__.py" if n == "workshop_utils" else real(n)
+    )
+    with pytest.raises(FastPathError, match="computing code changed"):
+        _run(compute, fast_path=True)
+
+
+def test_no_fallback_fingerprint_without_source() -> None:
+    with pytest.raises(FastPathError, match="cannot read the source"):
+        fastpath.fingerprint(eval("lambda: 1"))  # noqa: S307 - a function whose source cannot be read

@@ -97,7 +97,7 @@ def test_equal_to_peft_lora():
 
 
 def _run(method: str, r=None, alpha=None, targets=None) -> FinetuneRun:
-    return FinetuneRun(method, r, alpha, 1e-3, targets, 1, 1.0, 0.5, 0, 0, 1.0, 2.0)
+    return FinetuneRun(method, r, alpha, 1e-3, targets, 1, 1.0, 0.5, 1.5, 1.8, False, 0, 0, 1.0, 2.0)
 
 
 def test_trained_weights_rebuild_the_same_model():

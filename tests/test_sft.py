@@ -285,8 +285,8 @@ def test_sft_train_learns_and_is_deterministic(tok):
         model = tiny_model(len(tok), layers=1)
         res = sft.sft_train(model, tok, ex, cfg, dev, packing=packing, show_progress=False)
         runs.append(res)
-        assert res.history[-1]["loss"] < 0.2 * res.history[0]["loss"]
-    assert [h["loss"] for h in runs[0].history] == [h["loss"] for h in runs[1].history]
+        assert res.history[-1]["train_loss"] < 0.2 * res.history[0]["train_loss"]
+    assert [h["train_loss"] for h in runs[0].history] == [h["train_loss"] for h in runs[1].history]
     assert runs[2].examples_seen > runs[0].examples_seen  # a packed step carries more examples
     assert sft.generate_responses(model, tok, [ex[0].prompt_messages()], dev) == ["2"]
     assert sft.evaluate_exact_match(model, tok, ex[:2], dev) == 1.0

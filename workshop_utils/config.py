@@ -296,6 +296,18 @@ _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
             "bench_seconds": 1.0,
         },
     },
+    # Modules 07 and 08: the fine-tuning study (`workshop_utils.finetune_study`), stored under data/finetune/.
+    # Every arm trains on module 07's task until its validation answer loss stops improving (eval_every,
+    # patience; the best checkpoint is kept), at most max_steps; its LR is the best of its grid on validation
+    # at the first seed, then the other seeds run at that LR. lora_r / lora_alpha: the LoRA arms' adapter.
+    "study": {
+        "ci": {"seeds": (0, 1), "max_steps": 2000, "eval_every": 100, "patience": 3, "lora_r": 4, "lora_alpha": 8,
+               "lr_full": (1e-3, 3e-3, 1e-2), "lr_lora": (3e-3, 1e-2, 3e-2)},
+        "cpu": {"seeds": (0, 1, 2), "max_steps": 2400, "eval_every": 200, "patience": 3, "lora_r": 4, "lora_alpha": 8,
+                "lr_full": (3e-4, 1e-3, 3e-3), "lr_lora": (1e-3, 3e-3, 1e-2)},
+        "gpu": {"seeds": (0, 1, 2), "max_steps": 3000, "eval_every": 250, "patience": 3, "lora_r": 8, "lora_alpha": 16,
+                "lr_full": (1e-4, 3e-4, 1e-3), "lr_lora": (1e-3, 3e-3, 1e-2)},
+    },
 }
 # fmt: on
 

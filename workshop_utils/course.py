@@ -59,7 +59,10 @@ MODULES: tuple[Module, ...] = (
         "from next-token predictor to instruction follower",
     ),
     Module(
-        8, "08_lora_and_qlora.ipynb", "LoRA and QLoRA", "small adapters, full-FT quality, merged at inference"
+        8,
+        "08_lora_and_qlora.ipynb",
+        "LoRA and QLoRA",
+        "small adapters: the share of full FT they recover, with error bars; merged at inference",
     ),
 )
 

@@ -9,9 +9,9 @@ A long notebook cell wraps its computation:
 - `fast_path=False` (the default in every notebook): always compute, time it against `budget_s` (a warning
   when over), and store the result under `artifacts/<profile>/fastpath/<key>.json` with a sidecar
   `<key>.meta.json`: sha256 of the stored bytes, date, producing notebook/script, git commit, seconds taken,
-  and a fingerprint of the computing function's source.
-- `fast_path=True`: if an artifact exists, check it (sha256 of the payload, same producer, same function
-  source) and load it with a visible note "loaded precomputed result from <date>, produced by <script>".
+  and a fingerprint of the computing function's source, every package source file and the library versions.
+- `fast_path=True`: if an artifact exists, check it (sha256 of the payload, same producer, same fingerprint:
+  no code changed) and load it with a visible note "loaded precomputed result from <date>, produced by <script>".
   A failed check is an error (`FastPathError`), never a silent recompute or a silent trust.
   Without an artifact it computes and stores, as above.
 
@@ -35,7 +35,6 @@ import json
 import math
 import os
 import re
-import subprocess
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -43,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import PROFILE_NAMES
-from .paths import artifacts_dir, repo_root
+from .paths import artifacts_dir
+from .provenance import code_version, package_fingerprint, versions
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
 SIDECAR_FIELDS = (
@@ -124,21 +124,12 @@ def _is_tensor_dict(value: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Provenance
 # ---------------------------------------------------------------------------------------------
-def code_version() -> str:
-    """The git commit of the repository (with `+dirty` when tracked files changed), or "unknown"."""
-    try:
-        run = lambda *a: subprocess.run(  # noqa: E731
-            ["git", *a], cwd=repo_root(), capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        commit = run("rev-parse", "--short=12", "HEAD")
-        dirty = run("status", "--porcelain", "--untracked-files=no")
-        return commit + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def fingerprint(compute_fn: Callable[[], Any]) -> str:
-    """sha256 (first 16 hex digits) of the function's source, or of its qualified name without source."""
+    """sha256 (16 hex digits) of the function's source, every source file of the package, and library versions.
+
+    Any change of code the cell may call (a training loop, a quality rule, `lora.finetune`) or of the
+    pinned libraries changes the fingerprint, so a stored result computed by other code is refused.
+    """
     target: Any = compute_fn
     while isinstance(target, functools.partial):
         target = target.func
@@ -146,9 +137,15 @@ def fingerprint(compute_fn: Callable[[], Any]) -> str:
         target = type(target)  # a callable object: its class's source
     try:
         text = inspect.getsource(target)
-    except (OSError, TypeError):
-        text = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    except (OSError, TypeError) as e:
+        raise FastPathError(
+            f"cannot read the source of {getattr(target, '__qualname__', target)!r} to fingerprint it ({e}); "
+            "wrap the computation in a function defined in a notebook cell or a module"
+        ) from e
+    h = hashlib.sha256(text.encode())
+    h.update(package_fingerprint().encode())
+    h.update(json.dumps(versions(), sort_keys=True).encode())
+    return h.hexdigest()[:16]
 
 
 def _sha256(path: Path) -> str:
@@ -223,7 +220,8 @@ def _load(
     if meta["fingerprint"] != fp:
         raise FastPathError(
             f"fast path {key!r}: the computing code changed since the artifact was produced "
-            f"(source fingerprint {meta['fingerprint']} vs now {fp}); {fix}"
+            f"(fingerprint of the cell's function, the package and the library versions: {meta['fingerprint']} "
+            f"stored vs {fp} now; stored at commit {meta['code_version']}); {fix}"
         )
     if meta["inputs"] != inputs:
         changed = sorted(k for k in {*meta["inputs"], *inputs} if meta["inputs"].get(k) != inputs.get(k))

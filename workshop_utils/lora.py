@@ -15,6 +15,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -96,6 +97,59 @@ def apply_lora(
     return model
 
 
+class TokenRows(nn.Module):
+    """A frozen embedding (or output) layer whose rows for a few token ids train: PEFT's `trainable_token_indices`.
+
+    New special tokens (a chat template's) were never seen in pre-training; their embedding and output
+    rows are random. LoRA's low-rank update of the attention/MLP matrices cannot move them, so they are
+    trained directly: `values` (k, d) starts as the base rows and replaces them in the forward pass.
+    """
+
+    def __init__(self, base: nn.Embedding | nn.Linear, token_ids: list[int]) -> None:
+        super().__init__()
+        if not isinstance(base, nn.Embedding | nn.Linear):
+            raise TypeError(f"TokenRows wraps nn.Embedding or nn.Linear, got {type(base).__name__}")
+        n_rows = base.weight.shape[0]
+        bad = [t for t in token_ids if not 0 <= t < n_rows]
+        if not token_ids or bad or len(set(token_ids)) != len(token_ids):
+            raise ValueError(f"token_ids must be distinct ids in [0, {n_rows}), got {token_ids}")
+        self.base = base
+        self.base.requires_grad_(False)
+        self.register_buffer("token_ids", torch.tensor(token_ids), persistent=False)
+        self.values = nn.Parameter(base.weight.detach()[self.token_ids].clone())  # (k, d)
+
+    def weight(self) -> torch.Tensor:
+        """The base weight with the trained rows in place, (V, d)."""
+        return self.base.weight.index_copy(0, self.token_ids, self.values.to(self.base.weight.dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.base, nn.Embedding):  # x: (B, T) ids -> (B, T, d)
+            return F.embedding(x, self.weight(), self.base.padding_idx)
+        return F.linear(x, self.weight(), self.base.bias)  # x: (B, T, d) -> (B, T, V)
+
+    def merged(self) -> nn.Module:
+        """The plain layer with the trained rows written into its weight."""
+        out = copy.deepcopy(self.base)
+        with torch.no_grad():
+            out.weight.copy_(self.weight())
+        return out
+
+
+def train_token_rows(model: nn.Module, token_ids: list[int]) -> int:
+    """Make the input-embedding and output rows of `token_ids` trainable (in place); returns the added count."""
+    added = 0
+    for layer, setter in ((model.get_input_embeddings(), model.set_input_embeddings),
+                          (model.get_output_embeddings(), model.set_output_embeddings)):  # fmt: skip
+        if isinstance(layer, TokenRows):
+            raise ValueError("model already has trainable token rows")
+        wrapped = TokenRows(layer, token_ids)
+        setter(wrapped)
+        added += wrapped.values.numel()
+    if model.get_input_embeddings().base.weight is model.get_output_embeddings().base.weight:
+        raise ValueError("tied input/output embeddings: train the rows once (PEFT ties the adapters)")
+    return added
+
+
 def merge_lora(model: nn.Module, dequantize: bool = False) -> nn.Module:
     """Replace every LoRALinear by a plain nn.Linear holding W + (alpha/r) B A (in place).
 
@@ -105,6 +159,9 @@ def merge_lora(model: nn.Module, dequantize: bool = False) -> nn.Module:
     names = [n for n, m in model.named_modules() if isinstance(m, LoRALinear)]
     if not names:
         raise ValueError("model has no LoRA layers to merge (already merged?)")
+    if hasattr(model, "get_input_embeddings") and isinstance(model.get_input_embeddings(), TokenRows):
+        model.set_input_embeddings(model.get_input_embeddings().merged())
+        model.set_output_embeddings(model.get_output_embeddings().merged())
     for name in names:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name)
@@ -219,6 +276,9 @@ class FinetuneRun:
     trainable: int
     percent: float  # trainable share of the model's parameters
     exact_match: float
+    answer_loss: float  # mean answer-token NLL on the evaluation examples (nats/token): the low-noise metric
+    content_loss: float  # the same on the answer's words only (without the <|end|> format token)
+    token_rows: bool  # were the chat tokens' embedding/output rows trained too
     state_bytes: int  # measured gradients + optimizer states of one training step
     peak_bytes: int  # measured peak of one training step (live tensors)
     seconds: float
@@ -239,11 +299,11 @@ class FinetuneRun:
 
 
 def _is_adapter(name: str) -> bool:
-    return name.rsplit(".", 1)[-1] in ("lora_A", "lora_B")
+    return name.rsplit(".", 1)[-1] in ("lora_A", "lora_B", "values")
 
 
 def trained_weights(model: nn.Module) -> dict[str, torch.Tensor]:
-    """What fine-tuning changed: the LoRA A and B matrices of an adapted model, else every weight."""
+    """What fine-tuning changed: the LoRA A and B matrices (and trained token rows), else every weight."""
     adapters = {n: p.detach() for n, p in model.named_parameters() if _is_adapter(n)}
     return adapters or {n: t.detach() for n, t in model.state_dict().items()}
 
@@ -259,6 +319,10 @@ def rebuild_finetuned(base: nn.Module, run: FinetuneRun, weights: dict[str, torc
             f"cannot rebuild a run with method={run.method!r}, r={run.r!r}, targets={run.targets!r}"
         )
     apply_lora(model, run.r, run.alpha, TARGET_SETS[run.targets])
+    if run.token_rows:
+        from .tokenizer import SPECIAL_TOKENS
+
+        train_token_rows(model, list(range(len(SPECIAL_TOKENS))))  # the course tokenizer's ids 0..6
     expected = {n: p.shape for n, p in model.named_parameters() if _is_adapter(n)}
     wrong = sorted(n for n in set(weights) & set(expected) if weights[n].shape != expected[n])
     if set(weights) != set(expected) or wrong:
@@ -284,18 +348,29 @@ def finetune(
     dropout: float = 0.0,
     measure: bool = True,
     threads: int | None = 1,
+    token_rows: bool = False,
+    val_examples: list | None = None,
 ) -> tuple[nn.Module, FinetuneRun]:
-    """Fine-tune a copy of `base` (all weights if r is None, else LoRA on TARGET_SETS[targets]) with module 07's loop."""
+    """Fine-tune a copy of `base` (all weights if r is None, else LoRA on TARGET_SETS[targets]) with module 07's loop.
+
+    token_rows=True also trains the chat special tokens' embedding and output rows (LoRA only); with
+    `val_examples` and `cfg.patience`, training stops early on the validation answer loss.
+    """
     from .memory import measure_training_step
-    from .sft import evaluate_exact_match, prepare_features, sft_train, torch_threads
+    from .sft import answer_loss, evaluate_exact_match, prepare_features, sft_train, torch_threads
+    from .tokenizer import SPECIAL_TOKENS
 
     if r is not None and targets not in TARGET_SETS:
         raise ValueError(f"targets must be one of {list(TARGET_SETS)}, got {targets!r}")
+    if token_rows and r is None:
+        raise ValueError("token_rows=True is for LoRA (full fine-tuning trains every row already)")
     model = copy.deepcopy(base)
     total = sum(p.numel() for p in model.parameters())
     alpha = None if r is None else (alpha if alpha is not None else r)  # alpha = r: the paper's default
     if r is not None:
         apply_lora(model, r, alpha, TARGET_SETS[targets], dropout)
+        if token_rows:
+            train_token_rows(model, tokenizer.convert_tokens_to_ids(SPECIAL_TOKENS))
     else:
         model.requires_grad_(True)
     state_bytes = peak_bytes = 0  # 0 = not measured (measure=False, e.g. in a sweep)
@@ -307,11 +382,15 @@ def finetune(
         step = measure_training_step(copy.deepcopy(model), x, x, "adamw")  # a throw-away copy: 2 real steps
         state_bytes, peak_bytes = step.gradients + step.optimizer_states, step.peak
     with torch_threads(threads):  # module 07: one thread is far faster for tiny models on a busy CPU
-        result = sft_train(model, tokenizer, train, cfg, device, show_progress=False)
+        result = sft_train(
+            model, tokenizer, train, cfg, device, show_progress=False, val_examples=val_examples
+        )
         em = evaluate_exact_match(model, tokenizer, eval_examples, device)
+        losses = answer_loss(model, tokenizer, eval_examples, device, cfg.context)
     trainable = trainable_parameters(model)[0]
     run = FinetuneRun("full" if r is None else "lora", r, alpha, cfg.lr,
                       None if r is None else targets, trainable, 100 * trainable / total, em,
+                      float(losses["all"].mean()), float(losses["content"].mean()), token_rows,
                       state_bytes, peak_bytes, result.seconds, result.final_loss)  # fmt: skip
     return model, run
 

@@ -18,7 +18,7 @@ from transformers.utils import logging as hf_logging
 
 from .config import Profile
 from .corpus import load_corpus
-from .device import DeviceInfo, pick_device, seed_everything
+from .device import DeviceInfo, pick_device, seed_everything, torch_threads
 from .paths import artifacts_dir
 from .tokenizer import TOKENIZER_VERSION, load_course_tokenizer
 from .training import TrainConfig, TrainResult, encode_text, train_lm
@@ -117,9 +117,10 @@ def train_course_model(
     tokenizer = load_course_tokenizer(profile)
     train_ids, val_ids = course_token_ids(profile, tokenizer)
     model = build_course_model(profile, len(tokenizer), seed)
-    result = train_lm(
-        model, train_ids, val_ids, course_train_config(profile, seed), device, tokenizer, show_progress
-    )
+    with torch_threads(profile.setup.torch_threads):  # as module 03's notebook: the same bits either way
+        result = train_lm(
+            model, train_ids, val_ids, course_train_config(profile, seed), device, tokenizer, show_progress
+        )
     save_course_model(profile, model, result, seed)
     return model, result
 

@@ -24,8 +24,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,8 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from .config import Profile
-from .device import DeviceInfo, generator
-from .training import TrainConfig, lr_at, make_optimizer
+from .device import DeviceInfo, generator, torch_threads  # noqa: F401 - torch_threads: notebooks use sft.torch_threads
+from .training import TrainConfig, train_loop
 
 IGNORE_INDEX = -100
 SYSTEM_PROMPT = "Answer briefly."
@@ -523,34 +522,23 @@ def measure_throughput(
             "padding_share": 1 - real / slots, "real_tokens_per_s": real / seconds}  # fmt: skip
 
 
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with `n` intra-op CPU threads (None: unchanged), then restore the previous count.
-
-    A 0.2M-parameter model's matmuls are too small to split well: on a 2-core machine loaded by other jobs one
-    thread ran 200 ci SFT steps in ~5 s where two threads took ~57 s (two noisy runs); on a quiet machine two
-    threads were ~1.1-1.4x faster. One thread trades a little speed for robustness to contention.
-    """
-    if n is not None and n < 1:
-        raise ValueError(f"n must be a thread count >= 1 or None, got {n}")
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 # ---------------------------------------------------------------------------------------------
 # 4. The transparent SFT loop
 # ---------------------------------------------------------------------------------------------
-def sft_train_config(profile: Profile, seed: int = 0, steps: int | None = None) -> TrainConfig:
-    """The SFT hyper-parameters of a profile as a `training.TrainConfig` (context = max length of an example)."""
+def sft_train_config(
+    profile: Profile, seed: int = 0, steps: int | None = None, lr: float | None = None,
+    eval_every: int = 0, patience: int = 0,
+) -> TrainConfig:  # fmt: skip
+    """The SFT hyper-parameters of a profile as a `training.TrainConfig` (context = max length of an example).
+
+    eval_every > 0 evaluates the validation answer loss that often; patience > 0 adds early stopping with
+    the best checkpoint restored (pass `val_examples` to `sft_train`).
+    """
     s = profile.sft
     steps = steps or s.steps
-    return TrainConfig(steps=steps, lr=s.lr, batch_size=s.batch_size, context=s.max_length,
-                       warmup=max(1, steps // 10), weight_decay=0.0, seed=seed)  # fmt: skip
+    return TrainConfig(steps=steps, lr=lr or s.lr, batch_size=s.batch_size, context=s.max_length,
+                       warmup=max(1, steps // 10), weight_decay=0.0, seed=seed, eval_every=eval_every,
+                       patience=patience, keep_best=patience > 0)  # fmt: skip
 
 
 @dataclass
@@ -562,24 +550,31 @@ class SFTResult:
     examples_seen: int = 0
     real_tokens: int = 0
     report: dict[str, int] = field(default_factory=dict)
+    best_step: int = 0  # the step of the best validation answer loss (0 without validation)
+    stopped_early: bool = False
 
     def to_json(self) -> dict:
         """A JSON-able dict (for the live fast path)."""
         return {"history": self.history, "seconds": self.seconds, "examples_seen": self.examples_seen,
-                "real_tokens": self.real_tokens, "report": self.report}  # fmt: skip
+                "real_tokens": self.real_tokens, "report": self.report, "best_step": self.best_step,
+                "stopped_early": self.stopped_early}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict) -> SFTResult:
-        """The inverse of `to_json`."""
-        return cls(
-            data["history"], data["seconds"], data["examples_seen"], data["real_tokens"], data["report"]
-        )
+        """The inverse of `to_json` (other keys stored beside it, e.g. a weights hash, are ignored)."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    def curve(self, key: str = "train_loss") -> tuple[list[int], list[float]]:
+        """Steps and values of one history column ("train_loss" or "val_loss")."""
+        rows = [h for h in self.history if key in h]
+        return [h["step"] for h in rows], [h[key] for h in rows]
 
     @property
     def final_loss(self) -> float:
         """Mean training loss over the last 10 % of steps."""
-        tail = self.history[-max(1, len(self.history) // 10) :]
-        return sum(h["loss"] for h in tail) / len(tail)
+        losses = self.curve("train_loss")[1]
+        tail = losses[-max(1, len(losses) // 10) :]
+        return sum(tail) / len(tail)
 
 
 def sft_train(
@@ -592,53 +587,108 @@ def sft_train(
     packing: bool = False,
     system: str | None = SYSTEM_PROMPT,
     show_progress: bool = True,
+    val_examples: Sequence[SFTExample] | None = None,
+    stop_at: int | None = None,
 ) -> SFTResult:
-    """Fine-tune on chats: AdamW, warmup + cosine, clipping; loss on assistant tokens only unless mask_prompt=False."""
-    from .notebook import progress
+    """Fine-tune on chats with the course loop (`training.train_loop`); loss on assistant tokens unless mask_prompt=False.
 
+    With `val_examples`, the validation answer loss (`answer_losses`) is evaluated every `cfg.eval_every`
+    steps, which `cfg.patience` / `cfg.keep_best` use for early stopping and the best checkpoint.
+    `stop_at` stops after that many steps of the same schedule (to replay the start of a stored run).
+    """
     data = prepare_features(examples, tokenizer, cfg.context, system)
     feats = data.features if mask_prompt else [unmask_prompt(f) for f in data.features]
-    model.to(device.device).train()
-    opt = make_optimizer(model, cfg)
-    scaler = device.grad_scaler()
-    gen = generator(cfg.seed)
-
-    def batches() -> Iterator[dict[str, torch.Tensor]]:
-        while True:
-            yield from epoch_batches(feats, cfg.batch_size, cfg.context, tokenizer.pad_token_id, gen, packing)
-
-    stream = batches()
     result = SFTResult(report=data.report)
-    t0 = time.perf_counter()
-    for step in progress(range(1, cfg.steps + 1), desc="sft", disable=not show_progress):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step - 1, cfg)
-        batch = next(stream)
-        labels = batch["labels"].to(device.device)  # (B, T)
-        with device.autocast():
-            loss = masked_nll(model(**model_inputs(batch, device.device)).logits, labels)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step}: lower the learning rate")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(opt)
-        scaler.update()
-        n_ex = (
-            int((batch["seq_ids"].amax(1) - batch["seq_ids"].clamp(min=0).amin(1) + 1).sum())
-            if packing
-            else len(labels)
-        )
-        result.examples_seen += n_ex
-        result.real_tokens += (
-            int((batch["seq_ids"] >= 0).sum()) if packing else int(batch["attention_mask"].sum())
-        )
-        result.history.append({"step": step, "loss": loss.item(), "lr": opt.param_groups[0]["lr"],
-                               "seconds": time.perf_counter() - t0})  # fmt: skip
-    result.seconds = time.perf_counter() - t0
+    stream: Iterator[dict[str, torch.Tensor]] | None = None
+
+    def next_batch(step: int, gen: torch.Generator) -> dict[str, torch.Tensor]:
+        nonlocal stream
+        while True:
+            if stream is None:
+                stream = epoch_batches(
+                    feats, cfg.batch_size, cfg.context, tokenizer.pad_token_id, gen, packing
+                )
+            batch = next(stream, None)
+            if batch is not None:
+                break
+            stream = None  # epoch done: reshuffle
+        if packing:
+            seq = batch["seq_ids"]  # (R, T): which example each slot holds, -1 on padding
+            result.examples_seen += int((seq.amax(1) - seq.clamp(min=0).amin(1) + 1).sum())
+            result.real_tokens += int((seq >= 0).sum())
+        else:
+            result.examples_seen += len(batch["input_ids"])
+            result.real_tokens += int(batch["attention_mask"].sum())
+        return {k: v for k, v in batch.items() if k != "seq_ids"}
+
+    def loss_fn(m: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return masked_nll(m(**model_inputs(batch, device.device)).logits, batch["labels"])
+
+    val_batches = (
+        None if val_examples is None else answer_batches(val_examples, tokenizer, cfg.context, system)
+    )
+
+    def evaluate() -> dict[str, float]:
+        return {"val_loss": float(answer_losses(model, val_batches, device)["all"].mean())}
+
+    run = train_loop(model, next_batch, loss_fn, cfg, device, None if val_batches is None else evaluate,
+                     show_progress=show_progress, desc="sft", stop_at=stop_at)  # fmt: skip
+    result.history = [h for h in run.history if "train_loss" in h or "val_loss" in h]
+    result.seconds, result.best_step, result.stopped_early = run.seconds, run.best_step, run.stopped_early
     model.eval()
     return result
+
+
+# ---------------------------------------------------------------------------------------------
+# 4b. The low-noise metric: mean loss on the answer tokens of held-out examples
+# ---------------------------------------------------------------------------------------------
+def answer_batches(
+    examples: Sequence[SFTExample], tokenizer, max_length: int, system: str | None = SYSTEM_PROMPT,
+    batch_size: int = 64,
+) -> list[dict[str, torch.Tensor]]:  # fmt: skip
+    """Padded evaluation batches of `examples` (every example kept: a truncated answer is an error)."""
+    if not examples:
+        raise ValueError("need at least one example to evaluate")
+    feats = prepare_features(examples, tokenizer, max_length, system, on_truncated="error").features
+    end_id = tokenizer.convert_tokens_to_ids("<|end|>")
+    out = []
+    for i in range(0, len(feats), batch_size):
+        batch = collate_padded(feats[i : i + batch_size], tokenizer.pad_token_id)
+        batch["is_format"] = batch["labels"] == end_id  # (B, T): the end-of-turn token, learned as format
+        out.append(batch)
+    return out
+
+
+@torch.no_grad()
+def answer_losses(
+    model: torch.nn.Module, batches: list[dict[str, torch.Tensor]], device: DeviceInfo
+) -> dict[str, torch.Tensor]:
+    """Per example, the mean NLL (nats/token) of its answer tokens: "all", "content" (the words), "format" (<|end|>).
+
+    One number per example (its tokens averaged), so examples are the independent units of a standard error.
+    """
+    was_training = model.training
+    model.eval()
+    parts: dict[str, list[torch.Tensor]] = {"all": [], "content": [], "format": []}
+    for batch in batches:
+        with device.autocast():
+            logits = model(**model_inputs(batch, device.device)).logits[:, :-1]  # (B, T-1, V)
+        targets = batch["labels"][:, 1:].to(logits.device)  # (B, T-1)
+        nll = F.cross_entropy(
+            logits.float().transpose(1, 2), targets.clamp(min=0), reduction="none"
+        )  # (B, T-1)
+        answer = targets != IGNORE_INDEX
+        fmt = batch["is_format"][:, 1:].to(logits.device) & answer
+        for name, mask in (("all", answer), ("content", answer & ~fmt), ("format", fmt)):
+            parts[name].append((nll * mask).sum(1) / mask.sum(1).clamp(min=1))  # (B,)
+    model.train(was_training)
+    return {k: torch.cat(v).cpu() for k, v in parts.items()}
+
+
+def answer_loss(model: torch.nn.Module, tokenizer, examples: Sequence[SFTExample], device: DeviceInfo,
+                max_length: int = 128) -> dict[str, torch.Tensor]:  # fmt: skip
+    """`answer_losses` of `examples` (tokenised here): per-example answer NLL, all / content / format."""
+    return answer_losses(model, answer_batches(examples, tokenizer, max_length), device)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -816,7 +866,7 @@ def trl_sft_train(
     t0 = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t0
-    history = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
+    history = [{"step": h["step"], "train_loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
     model.eval()
     return SFTResult(
         history=history, seconds=seconds, examples_seen=cfg.steps * cfg.batch_size, report=data.report

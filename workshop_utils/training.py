@@ -37,6 +37,8 @@ class TrainConfig:
     sample_steps: tuple[int, ...] = ()
     sample_prompt: str = ""
     sample_tokens: int = 60
+    patience: int = 0  # stop after this many evaluations without a new best validation loss (0: never)
+    keep_best: bool = False  # restore the trainable weights of the best evaluation at the end
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "context"):
@@ -44,6 +46,8 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} must be > 0, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        if self.patience < 0:
+            raise ValueError(f"TrainConfig.patience must be >= 0, got {self.patience}")
         if not 0 <= self.warmup <= self.steps:
             raise ValueError(f"TrainConfig.warmup must be in [0, steps={self.steps}], got {self.warmup}")
 
@@ -56,6 +60,9 @@ class TrainResult:
     samples: dict[int, str] = field(default_factory=dict)
     seconds: float = 0.0
     tokens_per_s: float = 0.0
+    best_val_loss: float = math.inf
+    best_step: int = 0
+    stopped_early: bool = False
 
     def evals(self) -> list[dict]:
         """History rows that carry a validation loss."""
@@ -179,45 +186,69 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Adam
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=False)
 
 
-def train_lm(
+Batch = dict[str, torch.Tensor]  # input_ids (B, T) plus what the loss needs: targets or labels, masks
+
+
+def lm_loss(model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+    """Pre-training loss of a batch {input_ids, targets}: next-token cross-entropy on every position."""
+    return causal_lm_loss(model, batch["input_ids"], batch["targets"])
+
+
+def train_loop(
     model: torch.nn.Module,
-    train_ids: torch.Tensor,
-    val_ids: torch.Tensor,
+    next_batch: Callable[[int, torch.Generator], Batch],
+    loss_fn: Callable[[torch.nn.Module, Batch], torch.Tensor],
     cfg: TrainConfig,
     device: DeviceInfo,
-    tokenizer=None,
+    evaluate: Callable[[], dict[str, float]] | None = None,
+    on_step: Callable[[int, TrainResult], None] | None = None,
     show_progress: bool = True,
-    batch_fn: Callable[[int, torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    desc: str = "train",
+    stop_at: int | None = None,
 ) -> TrainResult:
-    """Train a causal LM on random windows of `train_ids`; evaluate on `val_ids`; sample at `cfg.sample_steps`."""
+    """The course's one training loop: AdamW, warmup + cosine, clipping, autocast, periodic evaluation.
+
+    `next_batch(step, gen)` gives each step's batch, `loss_fn(model, batch)` its loss (pre-training: every
+    token; fine-tuning: the answer tokens), `evaluate()` a dict with "val_loss" at step 0, every
+    `cfg.eval_every` steps and at the end. With `cfg.patience` the run stops after that many evaluations
+    without a new best, and with `cfg.keep_best` the trainable weights of the best evaluation are restored.
+    `stop_at` ends the run early on the same schedule (to replay the start of a stored run).
+    Only parameters with `requires_grad` train, so a LoRA-wrapped model works as is.
+    """
     model.to(device.device).train()
     opt = make_optimizer(model, cfg)
     scaler = device.grad_scaler()
     gen = generator(cfg.seed)
     result = TrainResult()
-
-    def sample(step: int) -> None:
-        if tokenizer is not None and step in cfg.sample_steps:
-            result.samples[step] = generate_text(
-                model, tokenizer, cfg.sample_prompt, cfg.sample_tokens, seed=cfg.seed
-            )
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    best: dict[str, torch.Tensor] = {}
+    since_best = 0
 
     def log_eval(row: dict) -> None:
-        row["val_loss"] = evaluate_loss(model, val_ids, cfg, device)
-        row["val_ppl"] = math.exp(row["val_loss"])
+        nonlocal since_best
+        if evaluate is None:
+            return
+        row.update(evaluate())
+        if row["val_loss"] < result.best_val_loss:
+            result.best_val_loss, result.best_step, since_best = row["val_loss"], row["step"], 0
+            if cfg.keep_best:
+                best.update({n: p.detach().clone() for n, p in trainable})
+        else:
+            since_best += 1
 
-    sample(0)
     result.history.append({"step": 0, "tokens": 0, "seconds": 0.0})
     log_eval(result.history[-1])
+    if on_step:
+        on_step(0, result)
     t0 = time.perf_counter()
-    bar = progress(range(1, cfg.steps + 1), desc="train", disable=not show_progress)
+    tokens = 0
+    bar = progress(range(1, cfg.steps + 1), desc=desc, disable=not show_progress)
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = lr_at(step - 1, cfg)
-        x, y = batch_fn(step, gen) if batch_fn else lm_batch(train_ids, cfg.batch_size, cfg.context, gen)
-        x, y = x.to(device.device), y.to(device.device)
+        batch = {k: v.to(device.device) for k, v in next_batch(step, gen).items()}
         with device.autocast():
-            loss = causal_lm_loss(model, x, y)
+            loss = loss_fn(model, batch)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {step}: lower the learning rate")
         opt.zero_grad(set_to_none=True)
@@ -226,19 +257,59 @@ def train_lm(
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         scaler.step(opt)
         scaler.update()
+        tokens += batch["input_ids"].numel()
         row = {
             "step": step,
             "train_loss": loss.item(),
             "lr": opt.param_groups[0]["lr"],
             "grad_norm": float(grad_norm),
-            "tokens": step * x.numel(),
+            "tokens": tokens,
             "seconds": time.perf_counter() - t0,
         }
         if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.steps:
             log_eval(row)
-            bar.set_postfix(train=f"{row['train_loss']:.3f}", val=f"{row['val_loss']:.3f}")
+            if "val_loss" in row:
+                bar.set_postfix(train=f"{row['train_loss']:.3f}", val=f"{row['val_loss']:.3f}")
         result.history.append(row)
-        sample(step)
+        if on_step:
+            on_step(step, result)
+        if cfg.patience and since_best >= cfg.patience:
+            result.stopped_early = True
+            break
+        if stop_at is not None and step >= stop_at:
+            break
     result.seconds = time.perf_counter() - t0
-    result.tokens_per_s = cfg.steps * cfg.batch_size * cfg.context / result.seconds
+    result.tokens_per_s = tokens / result.seconds
+    if best:
+        with torch.no_grad():
+            for n, p in trainable:
+                p.copy_(best[n])
     return result
+
+
+def train_lm(
+    model: torch.nn.Module,
+    train_ids: torch.Tensor,
+    val_ids: torch.Tensor,
+    cfg: TrainConfig,
+    device: DeviceInfo,
+    tokenizer=None,
+    show_progress: bool = True,
+) -> TrainResult:
+    """Pre-train a causal LM on random windows of `train_ids`; evaluate on `val_ids`; sample at `cfg.sample_steps`."""
+
+    def next_batch(step: int, gen: torch.Generator) -> Batch:
+        x, y = lm_batch(train_ids, cfg.batch_size, cfg.context, gen)  # (B, T) each
+        return {"input_ids": x, "targets": y}
+
+    def evaluate() -> dict[str, float]:
+        val_loss = evaluate_loss(model, val_ids, cfg, device)
+        return {"val_loss": val_loss, "val_ppl": math.exp(val_loss)}
+
+    def sample(step: int, result: TrainResult) -> None:
+        if tokenizer is not None and step in cfg.sample_steps:
+            result.samples[step] = generate_text(
+                model, tokenizer, cfg.sample_prompt, cfg.sample_tokens, seed=cfg.seed
+            )
+
+    return train_loop(model, next_batch, lm_loss, cfg, device, evaluate, sample, show_progress)
