@@ -5,6 +5,8 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from workshop_utils import finetune_report, stats
+from workshop_utils.config import get_profile
 from workshop_utils.lora import TARGET_SETS, lora_paper_count, lora_parameter_count
 from workshop_utils.params import build_on_meta, count_model_parameters
 from workshop_utils.quant import BLOCK, BLOCK2, constant_bits_per_param, finetune_memory_rows
@@ -75,5 +77,29 @@ def build(d) -> None:
         ],
         "LoRA rank {qlora_r} on all linear layers (QLoRA's setting); embeddings and LM head stay 16-bit.",
         figure=fig,
+    )
+    study = finetune_report.load_study(get_profile("cpu"), allow_other_base=True)
+    v = finetune_report.lora_verdict(study)
+    pre, _ = stats.compare(finetune_report.arm_matrix(study, "random", "content"),
+                           finetune_report.arm_matrix(study, "full", "content"))  # fmt: skip
+    d.value("seeds", len(finetune_report.seed_runs(study, "full")))
+    d.value("claim", 100 * finetune_report.CLAIM_RECOVERED, "{:.0f} %")
+    d.value("share", v["percent"], "{:.2f} %")
+    d.value("recovered", v["recovered"].mean, "{:.1%}")
+    d.value("recovered_se", v["recovered"].se, "{:.1%}")
+    d.value("verdict", v["verdict"])
+    d.value("plain", finetune_report.gain_recovered(study, "lora_plain").mean, "{:.1%}")
+    d.value("pretrain", pre.mean, "{:.2f}")
+    d.value("pretrain_z", pre.mean / pre.se, "{:.0f}")
+    d.slide(
+        "Does LoRA match full fine-tuning? Measured",
+        [
+            "each method at its own learning rate, trained to its plateau, {seeds} seeds, error bars",
+            "LoRA + the chat tokens' rows ({share} trainable) recovers {recovered} ± {recovered_se} of full "
+            "fine-tuning's gain on the answer's words: the {claim} claim {verdict} at this scale",
+            "LoRA without the new tokens' rows: {plain}, the new-token trap",
+            "pre-training is worth {pretrain} nats per answer token over a random init ({pretrain_z} standard errors)",
+        ],
+        d.value("study_label", finetune_report.stored_label(study)),
     )
     d.run_table_slide()
