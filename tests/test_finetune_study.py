@@ -201,3 +201,21 @@ def test_bad_arm_and_metric_are_named():
         finetune_report.arm_matrix(study, "full", "bleu")
     with pytest.raises(ValueError, match="unknown arm"):
         finetune_report.summarize(study, "adapter")
+
+
+def test_finetune_with_token_rows_rebuilds_the_same_model(tok):
+    """lora.finetune(token_rows=True) stores A, B and the rows; rebuild_finetuned gives the same logits."""
+    dev = pick_device(force_cpu=True)
+    base = tiny_model(len(tok), seed=1)
+    train = sft.generate_examples(32, seed=0, families=("max",))
+    cfg = sft.sft_train_config(get_profile("ci"), 0, steps=6, lr=1e-2)
+    model, run = lora.finetune(base, tok, train, train[:8], cfg, dev, r=2, alpha=4, token_rows=True, measure=False)
+    assert run.token_rows and math.isfinite(run.answer_loss) and run.content_loss > 0
+    weights = lora.trained_weights(model)
+    assert any(n.endswith("values") for n in weights)
+    rebuilt = lora.rebuild_finetuned(base, lora.FinetuneRun.from_row(run.row()), weights)
+    x = torch.tensor([[1, 4, 40, 50, 6, 5]])
+    with torch.no_grad():
+        assert torch.equal(rebuilt(input_ids=x).logits, model(input_ids=x).logits)
+    with pytest.raises(ValueError, match="token_rows"):
+        lora.finetune(base, tok, train, train[:8], cfg, dev, token_rows=True, measure=False)

@@ -32,6 +32,7 @@ LABELS = {
     "lora_plain": "LoRA only",
     "random": "random init, full FT",
 }
+LABELS_ORDER = tuple(LABELS)  # the arms in the order tables and plots show them
 
 
 class StaleStudyError(RuntimeError):
