@@ -209,7 +209,9 @@ def test_finetune_with_token_rows_rebuilds_the_same_model(tok):
     base = tiny_model(len(tok), seed=1)
     train = sft.generate_examples(32, seed=0, families=("max",))
     cfg = sft.sft_train_config(get_profile("ci"), 0, steps=6, lr=1e-2)
-    model, run = lora.finetune(base, tok, train, train[:8], cfg, dev, r=2, alpha=4, token_rows=True, measure=False)
+    model, run = lora.finetune(
+        base, tok, train, train[:8], cfg, dev, r=2, alpha=4, token_rows=True, measure=False
+    )
     assert run.token_rows and math.isfinite(run.answer_loss) and run.content_loss > 0
     weights = lora.trained_weights(model)
     assert any(n.endswith("values") for n in weights)
