@@ -152,6 +152,16 @@ def base_matrix(study: dict[str, Any], metric: str = "all") -> torch.Tensor:
     return torch.tensor([study["base"][metric]], dtype=torch.float64)
 
 
+def base_losses(study: dict[str, Any]) -> dict[str, stats.Estimate]:
+    """The base model's test answer loss by metric (all / content / format), mean ± SE over examples."""
+    return {m: stats.estimate(base_matrix(study, m)) for m in finetune_study.METRICS}
+
+
+def reference_study(profile: Profile, study: dict[str, Any]) -> dict[str, Any]:
+    """The `cpu` study, which a smaller profile's verdicts must not contradict (`study` itself in `cpu`)."""
+    return study if profile.name == "cpu" else load_study(get_profile("cpu"), allow_other_base=True)
+
+
 def gain(study: dict[str, Any], arm: str, metric: str = "content") -> torch.Tensor:
     """(seeds, examples) gain of an arm over the base: base answer loss - fine-tuned answer loss."""
     return base_matrix(study, metric) - arm_matrix(study, arm, metric)
@@ -195,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     profile = get_profile(parser.parse_args(argv).profile)
     study = load_study(profile)
     print(stored_label(study))
-    base = {m: stats.estimate(base_matrix(study, m)) for m in finetune_study.METRICS}
+    base = base_losses(study)
     print(f"base model: answer loss {base['all']}, content {base['content']}, <|end|> {base['format']}")
     for row in table(study):
         print(row)

@@ -59,6 +59,16 @@ def _sem(x: torch.Tensor) -> float:
     return float(x.std(unbiased=True) / math.sqrt(x.numel())) if x.numel() > 1 else 0.0
 
 
+def _paired(a, b, names: tuple[str, str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two (S, N) matrices on the same N examples (seed counts may differ)."""
+    a, b = _as_matrix(a, names[0]), _as_matrix(b, names[1])
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must be on the same examples: {a.shape[1]} vs {b.shape[1]} columns"
+        )
+    return a, b
+
+
 def estimate(values) -> Estimate:
     """Mean over seeds and examples; SE from seed spread and example spread combined."""
     v = _as_matrix(values, "values")
@@ -68,9 +78,7 @@ def estimate(values) -> Estimate:
 
 def difference(a, b) -> Estimate:
     """a - b, paired by example (same test examples), independent by seed (separate runs)."""
-    a, b = _as_matrix(a, "a"), _as_matrix(b, "b")
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"a and b must be on the same examples: {a.shape[1]} vs {b.shape[1]} columns")
+    a, b = _paired(a, b, ("a", "b"))
     seed_se = math.hypot(_sem(a.mean(1)), _sem(b.mean(1)))
     example_se = _sem(a.mean(0) - b.mean(0))
     n_seeds = min(a.shape[0], b.shape[0])
@@ -79,9 +87,7 @@ def difference(a, b) -> Estimate:
 
 def ratio(num, den) -> Estimate:
     """mean(num) / mean(den) with a delta-method SE (paired examples, independent seeds), e.g. gain recovered."""
-    num, den = _as_matrix(num, "num"), _as_matrix(den, "den")
-    if num.shape[1] != den.shape[1]:
-        raise ValueError(f"num and den must be on the same examples: {num.shape[1]} vs {den.shape[1]}")
+    num, den = _paired(num, den, ("num", "den"))
     d = float(den.mean())
     if abs(d) < 1e-12:
         raise ValueError("the denominator's mean is zero: no ratio")
