@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup course test lint unit notebooks site-check lab slides browser-deps bench finetune-study test-latest lock clean
+.PHONY: setup course test lint unit notebooks site-check lab slides browser-deps bench finetune-study finetune-grid test-latest lock clean
 
 ## setup: create/update the pinned environment (idempotent; reinstalls only when pins change)
 setup: $(STAMP)
@@ -65,6 +65,12 @@ bench: setup
 finetune-study: setup
 	$(PY) -m workshop_utils.finetune_study --profile $${PROFILE:-cpu}
 	$(PY) -m workshop_utils.finetune_report --profile $${PROFILE:-cpu}
+
+## finetune-grid: module 08's stored grid (data/finetune/grid_cpu.json): bases of three widths x LoRA
+## ranks, the one-factor hyper-parameter sweep and QLoRA, 3 seeds each (~1 h on 2 cores, cpu profile's task).
+finetune-grid: setup
+	$(PY) -m workshop_utils.finetune_grid
+	$(PY) -m workshop_utils.finetune_report --grid
 
 ## test-latest: the ci profile against the newest releases (not the pins), in a separate environment
 test-latest:
