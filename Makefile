@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup course test lint unit notebooks site-check lab slides browser-deps bench finetune-study finetune-grid test-latest lock clean
+.PHONY: setup course test lint unit notebooks site-check lab slides browser-deps bench finetune-study finetune-grid sft-lessons test-latest lock clean
 
 ## setup: create/update the pinned environment (idempotent; reinstalls only when pins change)
 setup: $(STAMP)
@@ -70,7 +70,13 @@ finetune-study: setup
 ## ranks, the one-factor hyper-parameter sweep and QLoRA, 3 seeds each (~1 h on 2 cores, cpu profile's task).
 finetune-grid: setup
 	$(PY) -m workshop_utils.finetune_grid
-	$(PY) -m workshop_utils.finetune_report --grid
+	$(PY) -m workshop_utils.finetune_grid_report
+
+## sft-lessons: module 07's stored lessons (data/finetune/lessons_cpu.json): unseen task families, T5
+## prefixes vs instructions, continued pre-training's forgetting, imitation of a teacher (~25 min on 2 cores).
+sft-lessons: setup
+	$(PY) -m workshop_utils.sft_lessons
+	$(PY) -m workshop_utils.sft_lessons_report
 
 ## test-latest: the ci profile against the newest releases (not the pins), in a separate environment
 test-latest:

@@ -177,7 +177,9 @@ def test_code_fingerprint_changes_with_any_imported_module(monkeypatch, tmp_path
 def test_stored_studies_are_current_and_a_changed_input_is_refused(tmp_path):
     for name in ("ci", "cpu"):
         profile = get_profile(name)
-        study = finetune_report.load_study(profile)  # raises StaleStudyError when code or settings changed
+        # raises StaleStudyError when code or settings changed; a base built on this machine may have other
+        # bits than the study's (float rounding differs between CPUs), so it is not what this test checks
+        study = finetune_report.load_study(profile, allow_other_base=True)
         assert set(study["best_lr"]) == set(finetune_study.ARMS)
         for arm in finetune_study.ARMS:
             assert len(finetune_report.seed_runs(study, arm)) == len(profile.study.seeds)
@@ -196,7 +198,7 @@ def test_bad_arm_and_metric_are_named():
                       num_attention_heads=2, num_key_value_heads=1)  # fmt: skip
     with pytest.raises(ValueError, match="unknown arm"):
         finetune_study.build_arm(LlamaForCausalLM(cfg), get_profile("ci"), "qlora", 0, [0])
-    study = finetune_report.load_study(get_profile("ci"))
+    study = finetune_report.load_study(get_profile("ci"), allow_other_base=True)
     with pytest.raises(ValueError, match="unknown metric"):
         finetune_report.arm_matrix(study, "full", "bleu")
     with pytest.raises(ValueError, match="unknown arm"):

@@ -7,6 +7,8 @@ else turns its per-example test losses into `stats.Estimate`s:
     gain_recovered(study, "lora")   # (base - LoRA) / (base - full FT) on the answer's content tokens, ± SE
     lora_verdict(study)             # "holds" / "does not hold" / "underpowered" for the 95 % claim
 
+The grid (`finetune_grid`) is read the same way by `finetune_grid_report`.
+
     python -m workshop_utils.finetune_report --profile cpu     # the tables, in a terminal
 """
 
@@ -68,15 +70,15 @@ def load_study(profile: Profile, path: Path | None = None, allow_other_base: boo
     return {**data, "base_checked": base_checked}
 
 
-def stored_label(study: dict[str, Any]) -> str:
-    """How a stored study is labelled wherever it is shown."""
+def stored_label(study: dict[str, Any], kind: str = "study") -> str:
+    """How a stored study (or grid: `kind`) is labelled wherever it is shown."""
     p = study["provenance"]
     base = (
         ""
         if study["base_checked"]
         else "; made on a base model that is not this machine's, hash not re-checked"
     )
-    return f"stored study of {p['created']}, commit {p['commit']}, {p['machine']}, {p['seconds']:.0f} s{base}"
+    return f"stored {kind} of {p['created']}, commit {p['commit']}, {p['machine']}, {p['seconds']:.0f} s{base}"
 
 
 def replay_start(profile: Profile, study: dict[str, Any], arm: str) -> dict[str, float]:
