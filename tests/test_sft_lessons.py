@@ -23,7 +23,11 @@ def tok():
 # ---------------------------------------------------------------- multi-turn chats
 def test_multi_turn_labels_equal_hugging_face_assistant_mask(tok):
     a, b, c = sft.generate_examples(3, seed=0)
-    msgs = [*a.messages(), *b.messages(system=None), *c.messages(system=None)]  # system + 3 user/assistant turns
+    msgs = [
+        *a.messages(),
+        *b.messages(system=None),
+        *c.messages(system=None),
+    ]  # system + 3 user/assistant turns
     ours, hf = chat.multi_turn_features(msgs, tok), chat.hf_assistant_mask(msgs, tok)
     assert torch.equal(ours["input_ids"], hf["input_ids"])  # turn-by-turn tokenising = the whole chat at once
     assert torch.equal(ours["labels"] != chat.IGNORE_INDEX, hf["mask"])
@@ -87,7 +91,12 @@ def _synthetic(n: int = 120) -> dict:
              "lm": {"shakespeare": [3.5 + (a == "cpt sft")] * 8, "domain": [5.0] * 8},
              "lm_after_cpt": {"shakespeare": [4.8] * 8, "domain": [3.0] * 8} if a == "cpt sft" else None}
             for a in sft_lessons.ARMS for s in sft_lessons.SEEDS]  # fmt: skip
-    base = {"families": fams, "nl": losses(8), "t5": losses(8), "lm": {"shakespeare": [3.6] * 8, "domain": [7.0] * 8}}
+    base = {
+        "families": fams,
+        "nl": losses(8),
+        "t5": losses(8),
+        "lm": {"shakespeare": [3.6] * 8, "domain": [7.0] * 8},
+    }
     return {"base": base, "teacher": {"n": 10, "empty": 0, "correct": 5}, "runs": runs}
 
 

@@ -78,7 +78,9 @@ def stored_label(study: dict[str, Any], kind: str = "study") -> str:
         if study["base_checked"]
         else "; made on a base model that is not this machine's, hash not re-checked"
     )
-    return f"stored {kind} of {p['created']}, commit {p['commit']}, {p['machine']}, {p['seconds']:.0f} s{base}"
+    return (
+        f"stored {kind} of {p['created']}, commit {p['commit']}, {p['machine']}, {p['seconds']:.0f} s{base}"
+    )
 
 
 def replay_start(profile: Profile, study: dict[str, Any], arm: str) -> dict[str, float]:
