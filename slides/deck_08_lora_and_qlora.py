@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from workshop_utils import finetune_report, stats
+from workshop_utils import finetune_grid_report, finetune_report, stats
 from workshop_utils.config import get_profile
 from workshop_utils.lora import TARGET_SETS, lora_paper_count, lora_parameter_count
 from workshop_utils.params import build_on_meta, count_model_parameters
@@ -101,5 +101,27 @@ def build(d) -> None:
             "pre-training is worth {pretrain} nats per answer token over a random init ({pretrain_z} standard errors)",
         ],
         d.value("study_label", finetune_report.stored_label(study)),
+    )
+    grid = finetune_grid_report.load_grid(allow_other_base=True)
+    trend = finetune_grid_report.trend_table(grid)
+    r4 = {r["width"]: r["recovered"] for r in trend if r["r"] == 4}
+    d.value("trend_r", 4)
+    d.value("widths", ", ".join(str(w) for w in r4))
+    d.value("r4_shares", ", ".join(f"{v.mean:.0%}" for v in r4.values()))
+    d.value("trend_words", finetune_grid_report.trend_direction(grid, trend, 4)[1])
+    top_factor, top_effect = finetune_grid_report.factor_ranking(grid)[0]
+    d.value("top_factor", top_factor)
+    d.value("top_effect", top_effect, "{:.2f}")
+    q_d, _ = finetune_grid_report.qlora_cost(grid)["loss"]["content"]
+    d.value("qlora_cost", q_d.mean, "{:+.3f}")
+    d.value("qlora_se", q_d.se, "{:.3f}")
+    d.slide(
+        "Across base sizes, and what to tune (stored grid)",
+        [
+            "LoRA r={trend_r} (+ token rows) recovers {r4_shares} of full FT's content gain at d_model {widths}: {trend_words}",
+            "largest factor on validation loss: {top_factor} ({top_effect} nats/token)",
+            "QLoRA minus LoRA, same seeds and steps: {qlora_cost} ± {qlora_se} nats/token on the answer's words",
+        ],
+        d.value("grid_label", finetune_report.stored_label(grid, "grid")),
     )
     d.run_table_slide()

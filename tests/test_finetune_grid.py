@@ -96,7 +96,7 @@ def test_trend_table_recovers_the_known_share():
         expected = 1.0 if row["r"] is None else 0.8
         assert row["recovered"].mean == pytest.approx(expected, abs=0.01)
         assert row["verdict"] == ("holds" if row["r"] is None else "does not hold")
-    d, words = finetune_grid_report.trend_direction(rows, 4)
+    d, words = finetune_grid_report.trend_direction(_synthetic_grid(0.8), rows, 4)
     assert abs(d.mean) < 0.01 and words == "no change beyond 2 SE"
     shares = finetune_grid_report.share_for_claim(rows)
     assert shares == {w: None for w in finetune_grid.WIDTHS}
@@ -164,3 +164,13 @@ def test_stored_grid_is_current():
     assert "stored grid of" in finetune_grid_report.stored_label(grid, "grid")
     for p in finetune_grid.points():
         assert len(finetune_grid_report.grid_runs(grid, p.name)) == len(finetune_grid.SEEDS)
+
+
+def test_every_published_figure_is_used():
+    """Each row of data/published/fine_tuning.json is read by the report (or a test): no orphan figures."""
+    import inspect
+    from pathlib import Path
+
+    used = inspect.getsource(finetune_grid_report) + Path(__file__).read_text()
+    unused = [k for k in finetune_grid_report.published() if f'"{k}"' not in used and f"'{k}'" not in used]
+    assert not unused, unused

@@ -254,17 +254,14 @@ _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
     # steps: every run of the FT-vs-LoRA table (full FT and each rank) takes this many. Module 07 measured that
     # copying emerges late (ci: ~5 % EM at 600 steps, ~30 % at 1500), so ci's 200 steps show the mechanics with
     # noisy metrics (the notebook prints the standard error); cpu runs 800 (a 5-minute budget). lr_full: module 07's
-    # SFT LR; lr_lora: the same (r=16 at 2e-2 diverged in ci). sweep: one factor at a time around r=8, alpha=16,
-    # all linear, lr_lora; each point sweep_steps long, scored on sweep_eval validation examples.
+    # SFT LR; lr_lora: the same (r=16 at 2e-2 diverged in ci). The hyper-parameter sweep is the stored grid's
+    # (`workshop_utils.finetune_grid`, 3 seeds), not a live one.
     "lora": {
         "ci": {
             "steps": 200,  # ci: 5 runs of 200 steps fit the budget; 1500 would not
             "ranks": (1, 4, 16),
             "lr_full": 1e-2,
             "lr_lora": 1e-2,
-            "sweep_steps": 60,
-            "sweep_eval": 60,  # ci: 60 validation examples per sweep point (generation dominates the cost)
-            "sweep": {"r": (2, 16), "alpha": (8, 32), "lr": (3e-3, 3e-2), "targets": ("q,v", "all linear")},
             "bench_batch": 8,
             "bench_seconds": 0.3,
         },
@@ -273,9 +270,6 @@ _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
             "ranks": (1, 4, 16),
             "lr_full": 1e-2,
             "lr_lora": 1e-2,
-            "sweep_steps": 100,
-            "sweep_eval": 100,
-            "sweep": {"r": (2, 32), "alpha": (8, 32), "lr": (3e-3, 3e-2), "targets": ("q,v", "all linear")},
             "bench_batch": 16,
             "bench_seconds": 1.0,
         },
@@ -284,14 +278,6 @@ _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
             "ranks": (1, 2, 4, 8, 16, 64),
             "lr_full": 1e-3,
             "lr_lora": 5e-3,
-            "sweep_steps": 500,
-            "sweep_eval": 500,
-            "sweep": {
-                "r": (1, 4, 8, 32),
-                "alpha": (4, 16, 64),
-                "lr": (1e-3, 3e-3, 1e-2, 3e-2),
-                "targets": ("q,v", "attention", "all linear"),
-            },
             "bench_batch": 32,
             "bench_seconds": 1.0,
         },
