@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from workshop_utils import finetune_report, sft_lessons, sft_lessons_report
 from workshop_utils.config import get_profile
 from workshop_utils.sft import FAMILIES, IGNORE_INDEX, check_no_leakage, make_sft_splits
 
@@ -34,6 +35,27 @@ def build(d) -> None:
             "labels = input ids, with {ignore} on every prompt token: no loss there",
             "padding vs packing: packing wastes no compute but needs care at sequence boundaries",
         ],
-        "The notebook shows the masked loss equals TRL's completion-only loss.",
+        "The notebook trains the same data with TRL's completion-only loss and compares the two runs.",
+    )
+    lessons = sft_lessons_report.load_lessons(allow_other_base=True)
+    held = (sft_lessons.HELD_OUT,)
+    d.value("held", sft_lessons.HELD_OUT)
+    d.value("seeds", len(sft_lessons.SEEDS))
+    for key, (a, b, fams) in {"multi_base": ("nl multi", "base-nl", held), "multi_single": ("nl multi", "nl single", held),
+                              "t5_nl": ("t5 all", "nl all", None), "imitation": ("teacher pool", "gold pool", None)}.items():  # fmt: skip
+        d.value(key, str(sft_lessons_report.compare_arms(lessons, a, b, families=fams)[0]))
+    rows = {r["stage"]: r for r in sft_lessons_report.lm_losses(lessons)}
+    d.value("shake_base", str(rows["base model"]["shakespeare"]))
+    d.value("shake_cpt", str(rows["after continued pre-training"]["shakespeare"]))
+    d.value("shake_sft", str(rows["after SFT only"]["shakespeare"]))
+    d.slide(
+        "What else instruction tuning does, measured ({seeds} seeds, loss on the answer's words)",
+        [
+            "unseen task ({held}): multi-task tuning minus the untuned base {multi_base}, minus single-task {multi_single} nats/token",
+            "T5 prefixes minus natural-language instructions, seen tasks: {t5_nl}",
+            "forgetting, Shakespeare loss: base {shake_base}, after continued pre-training {shake_cpt}, after SFT only {shake_sft}",
+            "student on a teacher's answers minus student on gold: {imitation}",
+        ],
+        d.value("lessons_label", finetune_report.stored_label(lessons, "lessons")),
     )
     d.run_table_slide()

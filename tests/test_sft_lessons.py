@@ -104,7 +104,7 @@ def test_compare_arms_and_the_forgetting_table():
     les = _synthetic()
     held = (sft_lessons.HELD_OUT,)
     d, words = sft_lessons_report.compare_arms(les, "nl multi", "nl single", families=held)
-    assert d.mean == pytest.approx(-0.5, abs=0.15) and words.startswith("first is better")
+    assert d.mean == pytest.approx(-0.5, abs=0.15) and words.startswith("nl multi is better")
     assert d.n_examples == sum(f == sft_lessons.HELD_OUT for f in les["base"]["families"])
     assert sft_lessons_report.compare_arms(les, "nl multi", "base-nl", families=held)[0].mean < -5
     rows = {r["stage"]: r for r in sft_lessons_report.lm_losses(les)}
@@ -137,3 +137,9 @@ def test_stored_lessons_are_current():
     les = sft_lessons_report.load_lessons(allow_other_base=True)
     for arm in sft_lessons.ARMS:
         assert len(sft_lessons_report.arm_runs(les, arm)) == len(sft_lessons.SEEDS)
+
+
+def test_base_parameters_match_the_grids_course_model():
+    grid = json.loads((sft_lessons.lessons_path().parent / "grid_cpu.json").read_text())
+    full = next(r for r in grid["runs"] if r["point"] == "d128 full")
+    assert sft_lessons_report.base_parameters() == full["total"]

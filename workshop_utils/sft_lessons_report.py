@@ -42,6 +42,13 @@ def load_lessons(path: Path | None = None, allow_other_base: bool = False) -> di
     return {**data, "base_checked": checked}
 
 
+def base_parameters() -> int:
+    """Parameters of the model the lessons fine-tuned (the `cpu` course model), from its config: no weights needed."""
+    from .models import build_course_model
+
+    return sum(p.numel() for p in build_course_model(get_profile(sft_lessons.PROFILE)).parameters())
+
+
 def _columns(lessons: dict[str, Any], families: tuple[str, ...] | None) -> list[int]:
     fams = lessons["base"]["families"]
     unknown = set(families or ()) - set(fams)
@@ -78,9 +85,10 @@ def estimate(lessons: dict[str, Any], arm: str, metric: str = "content", familie
 def compare_arms(lessons: dict[str, Any], a: str, b: str, metric: str = "content",
                  families: tuple[str, ...] | None = None) -> tuple[stats.Estimate, str]:  # fmt: skip
     """a - b on the same test examples (paired by example, independent by seed), with its verdict in words."""
-    return stats.compare(
+    d, words = stats.compare(
         answer_matrix(lessons, a, metric, families), answer_matrix(lessons, b, metric, families)
     )
+    return d, words.replace("first is better", f"{a} is better").replace("second is better", f"{b} is better")
 
 
 def lm_matrix(lessons: dict[str, Any], arm: str, text: str, after_cpt: bool = False) -> torch.Tensor:
