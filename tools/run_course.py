@@ -108,6 +108,7 @@ def main() -> int:
         src = ROOT / "notebooks" / name
         stem = src.stem
         (metrics_dir / f"{stem}.json").unlink(missing_ok=True)
+        load_before = os.getloadavg()[0]  # machine load when it started: a busy machine explains a slow row
         status, seconds, err = run_notebook(
             src, out / "notebooks" / name, profile, env, timeout=max(600, 4 * budget)
         )
@@ -128,6 +129,7 @@ def main() -> int:
                 "metric": metric,
                 "error": err,
                 "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),  # noqa: UP017 - py3.10
+                "load_avg_1m_before": round(load_before, 2),
                 "live_budget_s": LIVE_BUDGET_S,
                 "slow_cells": slow,  # cells over the live budget; each should have a fast path
             }
