@@ -3,16 +3,16 @@ stale-grid refusal, the published defaults it compares with, and the stored grid
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
 import torch
 from peft import LoraConfig, get_peft_model
+from stored_helpers import assert_refuses_other_code
 from test_sft import tiny_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from workshop_utils import finetune_grid, finetune_grid_report, lora, provenance
+from workshop_utils import finetune_grid, finetune_grid_report, lora
 from workshop_utils.config import get_profile
 from workshop_utils.lora import lora_paper_count
 
@@ -131,20 +131,11 @@ def test_bad_point_split_and_metric_are_named():
         finetune_grid_report.grid_matrix(grid, "d128 r4", "test", "bleu")
 
 
-def test_a_grid_from_other_code_or_inputs_is_refused(tmp_path):
-    hashes = {"64": "a" * 64}
-    prov = {**provenance.record(finetune_grid.ENTRY, {}, "make finetune-grid"),
-            "inputs": finetune_grid.grid_inputs(hashes), "seconds": 1.0}  # fmt: skip
-    path = tmp_path / "grid.json"
-    path.write_text(json.dumps({"provenance": prov, **_synthetic_grid()}))
-    grid = finetune_grid_report.load_grid(path, allow_other_base=True)
+def test_a_grid_from_other_code_is_refused(tmp_path):
+    inputs = finetune_grid.grid_inputs({"64": "a" * 64})
+    grid = assert_refuses_other_code(tmp_path, finetune_grid.ENTRY, inputs, _synthetic_grid(),
+                                     finetune_grid_report.load_grid, "no stored grid")  # fmt: skip
     assert len(finetune_grid_report.trend_table(grid)) == 12
-    prov["code"] = "0" * 16
-    path.write_text(json.dumps({"provenance": prov, **_synthetic_grid()}))
-    with pytest.raises(finetune_grid_report.StaleStudyError, match="code changed"):
-        finetune_grid_report.load_grid(path, allow_other_base=True)
-    with pytest.raises(finetune_grid_report.StaleStudyError, match="no stored grid"):
-        finetune_grid_report.load_grid(tmp_path / "missing.json")
 
 
 # ---------------------------------------------------------------- published figures it compares with

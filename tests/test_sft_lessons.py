@@ -7,9 +7,10 @@ import json
 
 import pytest
 import torch
+from stored_helpers import assert_refuses_other_code
 from test_sft import TEXT, tiny_model
 
-from workshop_utils import chat, provenance, sft, sft_lessons, sft_lessons_report
+from workshop_utils import chat, sft, sft_lessons, sft_lessons_report
 from workshop_utils.config import get_profile
 from workshop_utils.tokenizer import train_course_tokenizer
 from workshop_utils.training import causal_lm_loss
@@ -120,17 +121,10 @@ def test_compare_arms_and_the_forgetting_table():
 
 
 def test_lessons_from_other_code_are_refused(tmp_path):
-    prov = {**provenance.record(sft_lessons.ENTRY, {}, "make sft-lessons"),
-            "inputs": sft_lessons.lessons_inputs("b" * 64), "seconds": 1.0}  # fmt: skip
-    path = tmp_path / "l.json"
-    path.write_text(json.dumps({"provenance": prov, **_synthetic()}))
-    assert sft_lessons_report.load_lessons(path, allow_other_base=True)["runs"]
-    prov["code"] = "0" * 16
-    path.write_text(json.dumps({"provenance": prov, **_synthetic()}))
-    with pytest.raises(sft_lessons_report.StaleStudyError, match="code changed"):
-        sft_lessons_report.load_lessons(path, allow_other_base=True)
-    with pytest.raises(sft_lessons_report.StaleStudyError, match="no stored lessons"):
-        sft_lessons_report.load_lessons(tmp_path / "missing.json")
+    inputs = sft_lessons.lessons_inputs("b" * 64)
+    les = assert_refuses_other_code(tmp_path, sft_lessons.ENTRY, inputs, _synthetic(),
+                                    sft_lessons_report.load_lessons, "no stored lessons")  # fmt: skip
+    assert les["runs"]
 
 
 def test_stored_lessons_are_current():
