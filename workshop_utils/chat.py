@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 
-IGNORE_INDEX = -100
+from .sft import IGNORE_INDEX
+from .tokenizer import END, ROLE_TOKENS
 
 
 def validate_chat(messages: list[dict]) -> None:
@@ -35,9 +36,9 @@ def multi_turn_features(messages: list[dict], tokenizer) -> dict[str, torch.Tens
     labels = [IGNORE_INDEX] * len(ids)
     for m in messages:
         if m["role"] == "assistant":
-            pieces = [("<|assistant|>", False), (m["content"] + "<|end|>", True), ("\n", False)]
+            pieces = [(ROLE_TOKENS["assistant"], False), (m["content"] + END, True), ("\n", False)]
         else:
-            pieces = [(f"<|{m['role']}|>{m['content']}<|end|>\n", False)]
+            pieces = [(f"{ROLE_TOKENS[m['role']]}{m['content']}{END}\n", False)]
         for text, trained in pieces:
             piece = tokenizer(text, add_special_tokens=False)["input_ids"]
             ids += piece

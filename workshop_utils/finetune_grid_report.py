@@ -20,8 +20,14 @@ from typing import Any
 
 import torch
 
-from . import finetune_grid, finetune_study, provenance, stats
-from .finetune_report import CLAIM_RECOVERED, StaleStudyError, stored_label
+from . import finetune_grid, finetune_study, stats
+from .finetune_report import (
+    CLAIM_RECOVERED,
+    base_hash,
+    read_stored,
+    refuse_stale,
+    stored_label,
+)
 from .paths import repo_root
 
 
@@ -33,21 +39,15 @@ def load_grid(path: Path | None = None, allow_other_base: bool = False) -> dict[
     says whether every base was.
     """
     path = path or finetune_grid.grid_path()
-    if not path.is_file():
-        raise StaleStudyError(f"no stored grid at {path}: run `make finetune-grid`")
-    data = json.loads(path.read_text())
-    stored = data.get("provenance", {})
-    hashes = dict(stored.get("inputs", {}).get("bases", {}))
-    checked = 0
-    for w, sha in hashes.items():
-        f = finetune_grid.base_dir(int(w)) / "model.safetensors"
-        if f.is_file() and (not allow_other_base or finetune_grid.file_sha256(f) == sha):
-            hashes[w], checked = finetune_grid.file_sha256(f), checked + 1
-    problems = provenance.check(stored, finetune_grid.ENTRY, finetune_grid.grid_inputs(hashes))
-    if problems:
-        raise StaleStudyError(f"the stored grid {path.name} is stale: {'; '.join(problems)}. Re-run it once: "
-                              f"`make finetune-grid` (it took {stored.get('seconds', '?')} s when stored)")  # fmt: skip
-    return {**data, "base_checked": bool(hashes) and checked == len(hashes)}
+    data = read_stored(path, "grid", "make finetune-grid")
+    stored = data.get("provenance", {}).get("inputs", {}).get("bases", {})
+    checks = {w: base_hash(finetune_grid.base_dir(int(w)) / "model.safetensors", sha, allow_other_base)
+              for w, sha in stored.items()}  # fmt: skip
+    hashes = {w: sha for w, (sha, _) in checks.items()}
+    refuse_stale(
+        data, path, finetune_grid.ENTRY, finetune_grid.grid_inputs(hashes), "grid", "make finetune-grid"
+    )
+    return {**data, "base_checked": bool(checks) and all(ok for _, ok in checks.values())}
 
 
 def grid_runs(grid: dict[str, Any], point: str) -> list[dict]:
@@ -87,11 +87,11 @@ def trend_table(grid: dict[str, Any], metric: str = "content") -> list[dict[str,
         base = grid_base(grid, w, metric)  # (1, N)
         full = base - grid_matrix(grid, f"d{w} full", "test", metric)
         for name in [f"d{w} full", *(f"d{w} r{r}" for r in finetune_grid.RANKS)]:
-            runs = grid_runs(grid, name)
-            rec = stats.ratio(base - grid_matrix(grid, name, "test", metric), full)
+            runs, test = grid_runs(grid, name), grid_matrix(grid, name, "test", metric)
+            rec = stats.ratio(base - test, full)
             rows.append({"width": w, "params": runs[0]["total"], "point": name, "r": _point(grid, name)["r"],
                          "trainable %": runs[0]["percent"], "recovered": rec,
-                         "test loss": stats.estimate(grid_matrix(grid, name, "test", metric)),
+                         "test loss": stats.estimate(test),
                          "exact match": sum(r["exact_match"] for r in runs) / len(runs),
                          "s / run": sum(r["seconds"] for r in runs) / len(runs),
                          "peak MB": runs[0]["peak_bytes"] / 1e6, "verdict": stats.verdict(rec, CLAIM_RECOVERED)})  # fmt: skip
@@ -182,7 +182,9 @@ def qlora_cost(grid: dict[str, Any]) -> dict[str, Any]:
         m: stats.compare(grid_matrix(grid, q, "test", m), grid_matrix(grid, ref, "test", m))
         for m in ("all", "content")
     }
-    secs = [sum(r["seconds"] for r in grid_runs(grid, n)) / len(grid_runs(grid, n)) for n in (q, ref)]
+    secs = [
+        sum(r["seconds"] for r in runs) / len(runs) for runs in (grid_runs(grid, q), grid_runs(grid, ref))
+    ]
     return {"loss": loss, "time_ratio": secs[0] / secs[1], "seconds": secs}  # fmt: skip
 
 
@@ -203,8 +205,8 @@ def _smallest_sufficient_rank(grid: dict[str, Any], metric: str = "all") -> int:
     """The smallest rank (course-model width) whose validation loss is not worse than the best rank's by 2 SE."""
     names = {r: f"d{finetune_grid.COURSE_WIDTH} r{r}" for r in finetune_grid.RANKS}
     best = min(names, key=lambda r: grid_matrix(grid, names[r], "val", metric).mean().item())
-    return min(r for r in names if not stats.compare(grid_matrix(grid, names[r], "val", metric),
-                                                     grid_matrix(grid, names[best], "val", metric))[0].exceeds(0))  # fmt: skip
+    return min(r for r in names if not stats.difference(grid_matrix(grid, names[r], "val", metric),
+                                                        grid_matrix(grid, names[best], "val", metric)).exceeds(0))  # fmt: skip
 
 
 def recommended_defaults(grid: dict[str, Any], metric: str = "all") -> list[dict[str, str]]:
@@ -241,9 +243,10 @@ def main() -> int:
     """CLI: the stored grid's trend, sweep, QLoRA cost and recommended defaults."""
     grid = load_grid(allow_other_base=True)
     print(stored_label(grid, "grid"))
-    for row in trend_table(grid):
+    trend = trend_table(grid)
+    for row in trend:
         print({k: (str(v) if isinstance(v, stats.Estimate) else v) for k, v in row.items()})
-    print("share for 95 %:", share_for_claim(trend_table(grid)))
+    print("share for 95 %:", share_for_claim(trend))
     for row in sweep_effects(grid):
         print(f"{row['point']} vs {row['versus']}: {row['words']}")
     q = qlora_cost(grid)

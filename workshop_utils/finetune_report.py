@@ -41,6 +41,39 @@ class StaleStudyError(RuntimeError):
     """The stored study was produced by other code, inputs or library versions than the ones here now."""
 
 
+def read_stored(path: Path, what: str, command: str) -> dict[str, Any]:
+    """A stored result's JSON; a clear error naming the command that makes it when there is none."""
+    if not path.is_file():
+        raise StaleStudyError(f"no stored {what} at {path}: run `{command}`")
+    return json.loads(path.read_text())
+
+
+def base_hash(weights: Path, stored_sha: str | None, allow_other_base: bool) -> tuple[str | None, bool]:
+    """(hash to check, checked?): this machine's base when built here (and, with allow_other_base, only when
+    its bits are the stored ones), else the stored hash, not re-checked."""
+    from .finetune_grid import file_sha256
+
+    if not weights.is_file():
+        return stored_sha, False
+    sha = file_sha256(weights)
+    if allow_other_base and sha != stored_sha:
+        return stored_sha, False
+    return sha, True
+
+
+def refuse_stale(
+    data: dict[str, Any], path: Path, entry: str, inputs: dict[str, Any], what: str, command: str
+) -> None:
+    """Raise StaleStudyError unless `provenance.check` finds the code, inputs and versions unchanged."""
+    stored = data.get("provenance", {})
+    problems = provenance.check(stored, entry, inputs)
+    if problems:
+        raise StaleStudyError(
+            f"the stored {what} {path.name} is stale: {'; '.join(problems)}. Re-run it once: `{command}` "
+            f"(it took {stored.get('seconds', '?')} s when stored)"
+        )
+
+
 def load_study(profile: Profile, path: Path | None = None, allow_other_base: bool = False) -> dict[str, Any]:
     """The stored study of a profile, checked against the code, inputs and versions of now.
 
@@ -49,25 +82,16 @@ def load_study(profile: Profile, path: Path | None = None, allow_other_base: boo
     laptop may produce other bits), code, settings and versions are still checked, `study["base_checked"]`
     is False, and `stored_label` says so.
     """
-    from .models import course_model_sha256
-
     path = path or finetune_study.study_path(profile)
     command = f"make finetune-study PROFILE={profile.name}"
-    if not path.is_file():
-        raise StaleStudyError(f"no stored study at {path}: run `{command}`")
-    data = json.loads(path.read_text())
-    stored = data.get("provenance", {})
-    stored_sha = stored.get("inputs", {}).get("base_sha256")
-    built = (artifacts_dir(profile.name, "course_model") / "model.safetensors").is_file()
-    base_checked = built and (not allow_other_base or course_model_sha256(profile) == stored_sha)
-    inputs = finetune_study.study_inputs(profile, None if base_checked else stored_sha)
-    problems = provenance.check(stored, finetune_study.ENTRY, inputs)
-    if problems:
-        raise StaleStudyError(
-            f"the stored study {path.name} is stale: {'; '.join(problems)}. Re-run it once: `{command}` "
-            f"(it took {stored.get('seconds', '?')} s when stored)"
-        )
-    return {**data, "base_checked": base_checked}
+    data = read_stored(path, "study", command)
+    stored_sha = data.get("provenance", {}).get("inputs", {}).get("base_sha256")
+    weights = artifacts_dir(profile.name, "course_model") / "model.safetensors"
+    sha, checked = base_hash(weights, stored_sha, allow_other_base)
+    refuse_stale(
+        data, path, finetune_study.ENTRY, finetune_study.study_inputs(profile, sha), "study", command
+    )
+    return {**data, "base_checked": checked}
 
 
 def stored_label(study: dict[str, Any], kind: str = "study") -> str:

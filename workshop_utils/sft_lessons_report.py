@@ -9,36 +9,27 @@ python -m workshop_utils.sft_lessons_report         # the same, in a terminal
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from . import finetune_study, provenance, sft_lessons, stats
+from . import finetune_study, sft_lessons, stats
 from .config import get_profile
-from .finetune_report import StaleStudyError, stored_label
+from .finetune_report import base_hash, read_stored, refuse_stale, stored_label
 from .paths import artifacts_dir
 
 
 def load_lessons(path: Path | None = None, allow_other_base: bool = False) -> dict[str, Any]:
     """The stored lessons, checked against the code, settings and versions of now (as `load_study`)."""
-    from .models import course_model_sha256
-
     path = path or sft_lessons.lessons_path()
-    if not path.is_file():
-        raise StaleStudyError(f"no stored lessons at {path}: run `make sft-lessons`")
-    data = json.loads(path.read_text())
-    stored = data.get("provenance", {})
-    stored_sha = stored.get("inputs", {}).get("base_sha256")
-    profile = get_profile(sft_lessons.PROFILE)
-    built = (artifacts_dir(profile.name, "course_model") / "model.safetensors").is_file()
-    checked = built and (not allow_other_base or course_model_sha256(profile) == stored_sha)
-    inputs = sft_lessons.lessons_inputs(course_model_sha256(profile) if checked else stored_sha)
-    problems = provenance.check(stored, sft_lessons.ENTRY, inputs)
-    if problems:
-        raise StaleStudyError(f"the stored lessons {path.name} are stale: {'; '.join(problems)}. Re-run them "
-                              f"once: `make sft-lessons` (took {stored.get('seconds', '?')} s when stored)")  # fmt: skip
+    data = read_stored(path, "lessons", "make sft-lessons")
+    stored_sha = data.get("provenance", {}).get("inputs", {}).get("base_sha256")
+    weights = artifacts_dir(sft_lessons.PROFILE, "course_model") / "model.safetensors"
+    sha, checked = base_hash(weights, stored_sha, allow_other_base)
+    refuse_stale(
+        data, path, sft_lessons.ENTRY, sft_lessons.lessons_inputs(sha), "lessons", "make sft-lessons"
+    )
     return {**data, "base_checked": checked}
 
 
