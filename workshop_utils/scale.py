@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import torch
 from transformers import LlamaConfig
 
+from .hardware import gpu
 from .params import count_parameters, known_config
 
-A100_BF16_PEAK = 312e12  # FLOP/s, dense bf16 (nanoGPT's `flops_promised`; reference_figures.md §9)
+A100_BF16_PEAK = gpu("a100-80gb").peak_flops  # FLOP/s, dense bf16 (data/published/hardware.json)
 SECONDS_PER_HOUR = 3600.0
 
 
