@@ -294,6 +294,13 @@ _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
         "gpu": {"seeds": (0, 1, 2), "max_steps": 3000, "eval_every": 250, "patience": 3, "lora_r": 8, "lora_alpha": 16,
                 "lr_full": (1e-4, 3e-4, 1e-3), "lr_lora": (1e-3, 3e-3, 1e-2)},
     },
+    # Module 09: the build-adapt-or-buy planner is arithmetic (no training): only its sweeps differ.
+    # sweep_points: values per sensitivity sweep (traffic, GPU price, domain data); tco_months: the chart's horizon.
+    "planner": {
+        "ci": {"sweep_points": 9, "tco_months": 24},
+        "cpu": {"sweep_points": 25, "tco_months": 24},
+        "gpu": {"sweep_points": 25, "tco_months": 24},
+    },
 }
 # fmt: on
 

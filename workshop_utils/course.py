@@ -64,6 +64,12 @@ MODULES: tuple[Module, ...] = (
         "LoRA and QLoRA",
         "small adapters: the share of full FT they recover, with error bars; merged at inference",
     ),
+    Module(
+        9,
+        "09_build_adapt_or_buy.ipynb",
+        "Build, adapt or buy",
+        "price prompting, LoRA, CPT and pre-training for a scenario with the course's own calculators",
+    ),
 )
 
 

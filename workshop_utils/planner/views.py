@@ -82,9 +82,9 @@ def plot_sensitivity(sweep, xlabel: str, ax=None, logx: bool = True, title: str 
 
 TREE = (  # (question, yes -> next node or leaf, no -> next node or leaf): the rules of costs.exclusion, in order
     ("existing model passes your eval?", "data may leave the company?", "labelled examples?"),
-    ("data may leave the company?", "API or self-host: cheaper at your traffic", "self-host the existing model"),
+    ("data may leave the company?", "API or self-host:\ncheaper at your traffic", "self-host the existing model"),
     ("labelled examples?", "domain shift (new language, in-house code)?", "collect labels first"),
-    ("domain shift (new language, in-house code)?", "continued pre-training + LoRA\n(scratch only with 20+ tokens/param)",
+    ("domain shift (new language, in-house code)?", "continued pre-training + LoRA\n(scratch: only with the\nChinchilla-optimal token count)",
      "LoRA fits your GPU?"),
     ("LoRA fits your GPU?", "LoRA", "QLoRA fits?"),
     ("QLoRA fits?", "QLoRA", "full FT with ZeRO on more GPUs,\nor a smaller base"),
@@ -104,7 +104,7 @@ def plot_decision_tree(ax=None):
             _, yes, no = TREE[questions[node]]
             x = (place(yes, depth + 1) + place(no, depth + 1)) / 2
         else:
-            x = next(leaf_x) * 1.6
+            x = next(leaf_x) * 2.0
         pos[node] = (x, -depth)
         return x
 
