@@ -154,23 +154,18 @@ def serving_plan(s: Scenario, a: Assumptions, device: GPU | None = None) -> Serv
     while tp <= MAX_TENSOR_PARALLEL:
         budget, best, b = device.memory_bytes * a.headroom * tp, None, 1
         while (
-            estimate_memory(arch, "bf16", batch=b, seq=seq, inference=True, activation_model=ACT).total
-            <= budget
-        ):
+            mem := estimate_memory(arch, "bf16", batch=b, seq=seq, inference=True, activation_model=ACT).total
+        ) <= budget:
             step = (weights + kv_cache_bytes(arch, b, mean_ctx)) / (
                 tp * device.bandwidth * a.bandwidth_efficiency
             )
             if step * 1e3 > s.latency_ms:
                 break
             prefill = b * prefill_flops / (tp * device.peak_flops * a.pretrain_mfu)
-            best = (b, step, b / (s.output_tokens * step + prefill))
+            best = (b, step, b / (s.output_tokens * step + prefill), mem / tp)
             b *= 2
         if best:
-            b, step, rps = best
-            mem = (
-                estimate_memory(arch, "bf16", batch=b, seq=seq, inference=True, activation_model=ACT).total
-                / tp
-            )
-            return ServingPlan(tp, b, step, rps, max(1, math.ceil(needed / rps)), mem)
+            b, step, rps, per_gpu = best
+            return ServingPlan(tp, b, step, rps, max(1, math.ceil(needed / rps)), per_gpu)
         tp *= 2
     return None

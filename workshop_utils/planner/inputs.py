@@ -16,6 +16,7 @@ from ..paths import repo_root
 from ..quant import LLAMA1, llama1_config
 
 
+@lru_cache(maxsize=1)
 def published() -> dict[str, dict]:
     """The published figures this module re-derives (data/published/planning.json), by key."""
     return json.loads((repo_root() / "data" / "published" / "planning.json").read_text())["figures"]

@@ -134,7 +134,7 @@ def price_options(s: Scenario, prices: Prices = EXAMPLE_PRICES, a: Assumptions |
         "none: prompts only",
         f"you run serving: {plan.gpus if plan else '-'} x {s.gpu} around the clock",
     )
-    h, d = _train(s, "lora", sft_tokens, a.finetune_mfu, adapter)
+    hl, dl = _train(s, "lora", sft_tokens, a.finetune_mfu, adapter)  # also the SFT after CPT
     for key in ("lora", "qlora"):
         mem = finetune_bytes(s.model, key, 1, s.tokens_per_example, a)
         risk = (
@@ -142,7 +142,7 @@ def price_options(s: Scenario, prices: Prices = EXAMPLE_PRICES, a: Assumptions |
             if key == "lora"
             else "NF4 dequantisation slows each step (not priced); quality ~ LoRA (module 08, QLoRA paper)"
         )
-        add(key, mem <= budget, mem / 1e9, h, d, f"{s.labelled_examples:,} labelled examples", risk)
+        add(key, mem <= budget, mem / 1e9, hl, dl, f"{s.labelled_examples:,} labelled examples", risk)
     stage, mem = _full_stage(s, a, s.tokens_per_example)
     h, d = _train(s, "full", sft_tokens, a.finetune_mfu)
     add(
@@ -158,7 +158,6 @@ def price_options(s: Scenario, prices: Prices = EXAMPLE_PRICES, a: Assumptions |
     )
     stage, mem = _full_stage(s, a, 2048)
     hc, dc = _train(s, "full", s.domain_tokens, a.pretrain_mfu)
-    hl, dl = _train(s, "lora", sft_tokens, a.finetune_mfu, adapter)
     add(
         "cpt",
         stage is not None,

@@ -18,26 +18,28 @@ def options_table(options: list[Option], months: int) -> list[dict]:
              "excluded by": o.excluded or "-"} for o in options]  # fmt: skip
 
 
+def _sweep(values, variants, months: int, a: Assumptions | None):
+    """[(value, choice, {option: TCO over `months`})] for each (scenario, prices) variant."""
+    out = []
+    for v, (s, p) in zip(values, variants):
+        options, rec = plan(s, p, a)
+        out.append((v, rec.choice, {o.key: o.tco(months) for o in options if not o.excluded}))
+    return out
+
+
 def sensitivity(
     s: Scenario, name: str, values, prices: Prices = EXAMPLE_PRICES, a: Assumptions | None = None
 ):
     """[(value, choice, {option: TCO over the horizon})] as one scenario field sweeps `values`."""
     if name not in {f.name for f in fields(Scenario)}:
         raise ValueError(f"{name!r} is not a Scenario field; valid: {[f.name for f in fields(Scenario)]}")
-    out = []
-    for v in values:
-        options, rec = plan(replace(s, **{name: v}), prices, a)
-        out.append((v, rec.choice, {o.key: o.tco(s.months) for o in options if not o.excluded}))
-    return out
+    return _sweep(values, [(replace(s, **{name: v}), prices) for v in values], s.months, a)
 
 
 def price_sensitivity(s: Scenario, gpu_prices, prices: Prices = EXAMPLE_PRICES, a: Assumptions | None = None):
     """The same sweep over the GPU-hour price of the scenario's GPU type."""
-    out = []
-    for p in gpu_prices:
-        options, rec = plan(s, replace(prices, gpu_hour={**prices.gpu_hour, s.gpu: p}), a)
-        out.append((p, rec.choice, {o.key: o.tco(s.months) for o in options if not o.excluded}))
-    return out
+    variants = [(s, replace(prices, gpu_hour={**prices.gpu_hour, s.gpu: p})) for p in gpu_prices]
+    return _sweep(gpu_prices, variants, s.months, a)
 
 
 def flips(sweep) -> list[tuple]:
