@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup course test lint unit notebooks site-check lab slides browser-deps bench finetune-study finetune-grid sft-lessons test-latest lock clean
+.PHONY: setup course test lint unit notebooks site-check lab slides browser-deps bench scaling-sweep finetune-study finetune-grid sft-lessons test-latest lock clean
 
 ## setup: create/update the pinned environment (idempotent; reinstalls only when pins change)
 setup: $(STAMP)
@@ -58,6 +58,10 @@ lab: setup
 ## bench: run the benchmarks (results written to benchmarks/results/)
 bench: setup
 	$(PY) -m benchmarks.run_all --profile $${PROFILE:-cpu}
+
+## scaling-sweep: module 06's stored cpu IsoFLOP sweep (4 budgets x 6 sizes, one thread, ~15 min on 2 cores)
+scaling-sweep: setup
+	HF_HUB_OFFLINE=1 $(PY) -m workshop_utils.sweep --profile cpu --out data/scaling/sweep_cpu.json --threads 1
 
 ## finetune-study: modules 07/08's stored study, every arm to its plateau over several seeds
 ## (data/finetune/study_$PROFILE.json; PROFILE=ci ~6 min, cpu ~45 min on 2 cores). Re-run it when the

@@ -237,11 +237,12 @@ def test_sweep_model_config_bad_input():
 
 def test_tiny_sweep_runs_saves_and_refuses_edits(tmp_path):
     """Two 15-step runs end to end; the stored file round-trips and an edited loss is refused."""
+    import dataclasses
     import json
 
     from workshop_utils.config import get_profile
     from workshop_utils.device import pick_device
-    from workshop_utils.sweep import SweepSpec, load_sweep, run_sweep, save_sweep
+    from workshop_utils.sweep import SweepSpec, load_sweep, run_sweep, save_sweep, stored_label
 
     spec = SweepSpec(
         budgets=(1e8,),
@@ -256,14 +257,23 @@ def test_tiny_sweep_runs_saves_and_refuses_edits(tmp_path):
     result = run_sweep(get_profile("ci"), pick_device(force_cpu=True), show_progress=False, spec=spec)
     assert [r["d_model"] for r in result["records"]] == [8, 16]
     assert all(np.isfinite(r["loss"]) and r["loss"] < np.log(1024) + 1 for r in result["records"])
-    path = save_sweep(result, tmp_path / "s.json", command="test")
-    again = load_sweep(path)
+    path = save_sweep(result, tmp_path / "s.json", command="test", spec=spec)
+    again = load_sweep(path, spec)
     assert again["records"] == json.loads(json.dumps(result["records"]))
-    assert again["meta"]["command"] == "test" and again["meta"]["date"]
+    assert again["provenance"]["command"] == "test" and again["provenance"]["created"]
+    assert again["provenance"]["entry_module"] == "workshop_utils.sweep"
+    assert "stored run of" in stored_label(again) and again["provenance"]["commit"] in stored_label(again)
+    other = dataclasses.replace(spec, lr=3e-3)  # the current settings differ from the stored run's
+    with pytest.raises(ValueError, match="stale.*input 'spec' changed"):
+        load_sweep(path, other)
     data = json.loads(path.read_text())
+    data["provenance"]["code"] = "0" * 16  # as if produced by other code
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="stale.*code changed"):
+        load_sweep(path, spec)
     data["records"][0]["loss"] -= 0.1
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="edited"):
-        load_sweep(path)
+        load_sweep(path, spec)
     with pytest.raises(FileNotFoundError, match="workshop_utils.sweep"):
         load_sweep(tmp_path / "missing.json")

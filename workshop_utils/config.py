@@ -203,11 +203,12 @@ _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
             "n_boot": 300,
             "live_profile": "ci",  # the sweep the notebook trains live
         },
-        # cpu: the stored sweep (data/scaling/sweep_cpu.json, ~18k steps on the whole corpus, ~5-15 min on
-        # 2 cores): too long for a live notebook, so the cpu notebook trains the ci sweep live and shows this.
+        # cpu: the stored sweep (data/scaling/sweep_cpu.json, `make scaling-sweep`, ~16k steps on the whole
+        # corpus): too long for a live notebook, so the cpu notebook trains the ci sweep live and shows this.
+        # Budgets span 33x in compute so that the IsoFLOP exponent a is constrained, not just fitted.
         "cpu": {
-            "budgets": (2.4e11, 4.8e11, 9.6e11),
-            "sizes": ((8, 1), (16, 1), (24, 1), (32, 1), (48, 1)),
+            "budgets": (3e10, 1e11, 3e11, 1e12),
+            "sizes": ((8, 1), (16, 1), (24, 1), (32, 1), (48, 1), (64, 1)),
             "live_profile": "ci",
             "batch_size": 16,
             "context": 64,

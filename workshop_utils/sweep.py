@@ -17,28 +17,26 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from . import provenance
 from .config import Profile, get_profile
 from .corpus import load_corpus
 from .device import DeviceInfo, pick_device, seed_everything
 from .models import course_model_config
 from .notebook import progress
-from .paths import repo_root
 from .tokenizer import load_course_tokenizer
 from .training import TrainConfig, encode_text, train_lm
 
 HEAD_DIM = 8  # small heads so that even d_model = 8 has one and d_model = 24 divides
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the course's provenance block (provenance.record)
+ENTRY = "workshop_utils.sweep"  # this module's import name (also when run as __main__)
 
 
 @dataclass(frozen=True)
@@ -185,60 +183,63 @@ def _train_rows(
         row["epochs"] = row["tokens"] / train_ids.numel()
 
 
-def _git_commit() -> str:
-    """The repository's HEAD commit (with '+dirty' when tracked files differ), or 'unknown'."""
-    try:
-        root = repo_root()
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "-uno"], cwd=root, capture_output=True, text=True
-        )
-        return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def records_sha256(records: list[dict]) -> str:
     """A fingerprint of the records (canonical JSON), stored with them and checked on load."""
     return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
 
 
-def save_sweep(result: dict, path: str | Path, command: str) -> Path:
-    """Write a sweep with its provenance: date, command, machine, git commit, torch, records hash."""
+def sweep_inputs(profile: Profile, spec: SweepSpec | None = None) -> dict:
+    """Everything besides code that a profile's sweep depends on: spec, corpus, tokenizer, base config."""
+    spec = spec or sweep_spec(profile)
+    corpus = load_corpus(profile)
+    tokenizer = load_course_tokenizer(profile)
+    base = sweep_model_config(profile, len(tokenizer), *spec.sizes[0]).to_dict()
+    base.pop("transformers_version", None)  # the version is checked with the others
+    vocab = json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()
+    return {
+        "profile": profile.name,
+        "spec": json.loads(json.dumps(asdict(spec))),  # tuples -> lists, as stored
+        "corpus_sha256": corpus.sha256,
+        "tokenizer": {"vocab_size": len(tokenizer), "vocab_sha256": hashlib.sha256(vocab).hexdigest()[:16]},
+        "model_config": json.dumps(base, sort_keys=True),
+    }
+
+
+def save_sweep(result: dict, path: str | Path, command: str, spec: SweepSpec | None = None) -> Path:
+    """Write a sweep with the course's provenance block and the hash of its records."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": command,
-        "script": "workshop_utils/sweep.py",
-        "git_commit": _git_commit(),
-        "machine": f"{platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads".strip(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "records_sha256": records_sha256(result["records"]),
-    }
-    path.write_text(json.dumps({"meta": meta, **result}, indent=1) + "\n")
+    profile = get_profile(result["profile"])
+    prov = provenance.record(ENTRY, sweep_inputs(profile, spec), command)
+    prov["records_sha256"] = records_sha256(result["records"])
+    path.write_text(json.dumps({"provenance": prov, **result}, indent=1) + "\n")
     return path
 
 
-def load_sweep(path: str | Path) -> dict:
-    """Read a stored sweep and check its format and records hash (a hand-edited file is refused)."""
+def load_sweep(path: str | Path, spec: SweepSpec | None = None) -> dict:
+    """Read a stored sweep; refuse it if edited, or if the code, spec, corpus, tokenizer or libraries changed."""
     path = Path(path)
+    redo = f"re-run it: make scaling-sweep (python -m workshop_utils.sweep --profile cpu --out {path})"
     if not path.exists():
         raise FileNotFoundError(f"no stored sweep at {path}; produce it with: python -m workshop_utils.sweep")
     data = json.loads(path.read_text())
-    if data.get("format") != FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: format {data.get('format')!r}, expected {FORMAT_VERSION}; re-run the sweep"
-        )
-    want, got = data["meta"]["records_sha256"], records_sha256(data["records"])
+    if data.get("format") != FORMAT_VERSION or "provenance" not in data:
+        raise ValueError(f"{path}: format {data.get('format')!r}, expected {FORMAT_VERSION}; {redo}")
+    want, got = data["provenance"].get("records_sha256"), records_sha256(data["records"])
     if want != got:
         raise ValueError(
-            f"{path}: records hash {got[:12]} does not match the stored {want[:12]}; file was edited"
+            f"{path}: records hash {got[:12]} does not match the stored {str(want)[:12]}; file was edited"
         )
+    stale = provenance.check(data["provenance"], ENTRY, sweep_inputs(get_profile(data["profile"]), spec))
+    if stale:
+        raise ValueError(f"{path} is stale: " + "; ".join(stale) + f"; {redo}")
     return data
+
+
+def stored_label(data: dict) -> str:
+    """How a notebook names a stored sweep: 'stored run of <date>, commit <sha>'."""
+    prov = data["provenance"]
+    return f"stored run of {prov['created']}, commit {prov['commit']}"
 
 
 def main(argv: list[str] | None = None) -> int:
