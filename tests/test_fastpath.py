@@ -59,7 +59,7 @@ def test_compute_store_then_load_with_visible_note(capsys, tmp_path) -> None:
     assert loaded == payload and fn.calls == 1  # loaded, not recomputed
     assert list(loaded) == list(payload)  # key order too (a DataFrame built from it keeps its columns)
     out = capsys.readouterr().out
-    assert f"loaded precomputed result from {meta['date']}, produced by {NB}" in out
+    assert f"loaded precomputed result [sweep] from {meta['date']}, produced by {NB}" in out
 
 
 def test_fast_path_off_always_recomputes_and_refreshes(capsys) -> None:
@@ -257,3 +257,23 @@ def test_a_change_in_any_package_function_refuses_the_stored_result(tmp_path, mo
 def test_no_fallback_fingerprint_without_source() -> None:
     with pytest.raises(FastPathError, match="cannot read the source"):
         fastpath.fingerprint(eval("lambda: 1"))  # noqa: S307 - a function whose source cannot be read
+
+
+def test_a_loaded_result_is_labelled_stored_and_a_computed_one_live(capsys) -> None:
+    """Outputs can say where a result came from; the runner finds the loads in an executed notebook."""
+    fn = Counter({"a": 1})
+    _run(fn, fast_path=False)
+    assert fastpath.origin("sweep") is None and fastpath.origin_label("sweep") == "live run"
+    _run(fn, fast_path=True)
+    meta = json.loads(artifact_paths("sweep", "ci")["meta"].read_text())
+    assert fastpath.origin("sweep") == meta
+    assert fastpath.origin_label("sweep") == f"stored run of {meta['date']}, commit {meta['code_version']}"
+    printed = capsys.readouterr().out
+    nb = {"cells": [{"cell_type": "code", "outputs": [{"name": "stdout", "text": printed.splitlines(True)}]},
+                    {"cell_type": "markdown"}]}  # fmt: skip
+    assert fastpath.loaded_keys(nb) == ["sweep"]
+    _run(fn, fast_path=False)  # computed again: live again
+    assert fastpath.origin_label("sweep") == "live run"
+    assert fastpath.loaded_keys({"cells": []}) == []
+    with pytest.raises(TypeError, match="executed_nb"):
+        fastpath.loaded_keys([])

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from workshop_utils.config import BUDGET_SECONDS, resolve_profile_name  # noqa: E402
 from workshop_utils.course import MODULES  # noqa: E402
-from workshop_utils.fastpath import LIVE_BUDGET_S, slow_cells  # noqa: E402
+from workshop_utils.fastpath import LIVE_BUDGET_S, loaded_keys, slow_cells  # noqa: E402
 
 
 def run_notebook(
@@ -119,7 +119,11 @@ def main() -> int:
             status, err = "FAILED", "no headline metric recorded (record_headline was not called)"
         failed += status != "ok"
         executed = out / "notebooks" / name
-        slow = slow_cells(json.loads(executed.read_text())) if executed.exists() else []
+        executed_nb = json.loads(executed.read_text()) if executed.exists() else {"cells": []}
+        slow = slow_cells(executed_nb)
+        stored = loaded_keys(executed_nb)  # results this run loaded instead of computing
+        if metric:
+            metric["fast_path"] = bool(stored)
         rows.append(
             {
                 "notebook": name,
@@ -132,11 +136,14 @@ def main() -> int:
                 "load_avg_1m_before": round(load_before, 2),
                 "live_budget_s": LIVE_BUDGET_S,
                 "slow_cells": slow,  # cells over the live budget; each should have a fast path
+                "fast_path": bool(stored),  # some results were loaded from an earlier run, not computed
+                "fast_path_keys": stored,
             }
         )
         head = (
             f"{metric.get('name', '-')} = {metric['value']:.4g} {metric.get('unit', '')}" if metric else "-"
         )
+        head += " [fast path]" if stored else ""
         print(f"{name:<45} {status:<7} {seconds:7.1f}s  {head}", flush=True)
         if err:
             print("    " + err.replace("\n", "\n    ")[-3000:], flush=True)
@@ -162,6 +169,7 @@ def main() -> int:
     for r in rows:
         m = r["metric"]
         head = f"{m['name']} = {m['value']:.4g} {m.get('unit', '')}" if m else "-"
+        head += f" (fast path: {', '.join(r['fast_path_keys'])} stored)" if r["fast_path"] else ""
         flag = " (over budget)" if r["over_budget"] else ""
         live = f"{len(r['slow_cells'])} ({sum(c['fast_path'] for c in r['slow_cells'])})"
         lines.append(f"| {r['notebook']} | {r['status']} | {r['seconds']}{flag} | {live} | {head} |")

@@ -50,6 +50,8 @@ SIDECAR_FIELDS = (
     "key", "format", "sha256", "date", "produced_by", "code_version", "fingerprint", "seconds", "inputs",
 )  # fmt: skip
 LIVE_BUDGET_S = 60.0  # seconds one cell may take in a live session before it needs a fast path
+LOADED_NOTE = "loaded precomputed result"  # printed on every load; the course runner looks for it
+_LOADED: dict[str, dict[str, Any]] = {}  # key -> sidecar of the stored run loaded in this session
 
 
 class FastPathError(RuntimeError):
@@ -254,10 +256,12 @@ def cached_result(
     if fast_path and paths["meta"].exists():
         result, meta = _load(key, paths, produced_by, fp, inputs)
         print(
-            f"loaded precomputed result from {meta['date']}, produced by {meta['produced_by']} "
-            f"(key {key!r}, code {meta['code_version']}, took {meta['seconds']:.1f} s to compute)"
+            f"{LOADED_NOTE} [{key}] from {meta['date']}, produced by {meta['produced_by']} "
+            f"(code {meta['code_version']}, took {meta['seconds']:.1f} s to compute)"
         )
+        _LOADED[key] = meta
         return result
+    _LOADED.pop(key, None)
     if fast_path:
         print(f"fast path: no precomputed result for {key!r} in {paths['meta'].parent}; computing it now")
     start = time.perf_counter()
@@ -280,6 +284,30 @@ def cached_result(
     }
     _save(key, result, paths, meta)
     return result
+
+
+def origin(key: str) -> dict[str, Any] | None:
+    """The sidecar of the stored run `cached_result(key, ...)` loaded in this session; None if it computed live."""
+    return _LOADED.get(key)
+
+
+def origin_label(key: str) -> str:
+    """How outputs name where a result came from: "live run" or "stored run of <date>, commit <sha>"."""
+    meta = origin(key)
+    return "live run" if meta is None else f"stored run of {meta['date']}, commit {meta['code_version']}"
+
+
+def loaded_keys(executed_nb: dict) -> list[str]:
+    """The fast-path keys an executed notebook loaded from storage (from the note each load prints)."""
+    if not isinstance(executed_nb, dict) or not isinstance(executed_nb.get("cells"), list):
+        raise TypeError("executed_nb must be a notebook as a dict (nbformat JSON) with a 'cells' list")
+    found = []
+    for cell in executed_nb["cells"]:
+        for out in cell.get("outputs", []):
+            text = out.get("text", "")
+            text = text if isinstance(text, str) else "".join(text)
+            found += re.findall(re.escape(LOADED_NOTE) + r" \[([A-Za-z0-9_.-]+)\]", text)
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
