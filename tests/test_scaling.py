@@ -277,3 +277,36 @@ def test_tiny_sweep_runs_saves_and_refuses_edits(tmp_path):
         load_sweep(path, spec)
     with pytest.raises(FileNotFoundError, match="workshop_utils.sweep"):
         load_sweep(tmp_path / "missing.json")
+
+
+def test_stored_cpu_sweep_is_current_with_its_code_and_inputs():
+    """The committed sweep loads: same code, settings, corpus, tokenizer and libraries as what produced it."""
+    from workshop_utils.paths import repo_root
+    from workshop_utils.sweep import load_sweep
+
+    data = load_sweep(repo_root() / "data" / "scaling" / "sweep_cpu.json")
+    assert data["profile"] == "cpu" and data["provenance"]["command"].startswith(
+        "python -m workshop_utils.sweep"
+    )
+    budgets = sorted({r["budget"] for r in data["records"]})
+    assert budgets[-1] / budgets[0] >= 30  # wide enough to constrain the exponent (issue: >= 30x in compute)
+
+
+def test_sweep_plan_marks_runs_over_the_epoch_cap_with_a_reason():
+    """A run that would repeat the corpus more than max_epochs times is planned but marked, not dropped."""
+    import dataclasses
+
+    from workshop_utils.config import get_profile
+    from workshop_utils.sweep import plan_sweep, sweep_spec
+
+    profile = get_profile("ci")
+    spec = dataclasses.replace(sweep_spec(profile), max_epochs=1.0)
+    rows = plan_sweep(spec, profile, vocab_size=1024, train_tokens=200_000)
+    skipped = [r for r in rows if "skipped" in r]
+    assert len(rows) == len(spec.budgets) * len(spec.sizes) and 0 < len(skipped) < len(rows)
+    assert all(
+        r["tokens"] > 200_000 and "epochs of the corpus > max_epochs 1" in r["skipped"] for r in skipped
+    )
+    assert all(r["tokens"] <= 200_000 for r in rows if "skipped" not in r)
+    with pytest.raises(ValueError, match="train_tokens"):
+        plan_sweep(spec, profile, vocab_size=1024)

@@ -201,14 +201,20 @@ _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
             "cpu_bf16": False,
             "grid": "small",  # Approach-3 starts: 32 of the paper's 4500 (time)
             "n_boot": 300,
+            "max_epochs": 0.0,  # no cap: the live sweep's biggest run sees its slice ~3 times
             "live_profile": "ci",  # the sweep the notebook trains live
         },
         # cpu: the stored sweep (data/scaling/sweep_cpu.json, `make scaling-sweep`, ~16k steps on the whole
         # corpus): too long for a live notebook, so the cpu notebook trains the ci sweep live and shows this.
-        # Budgets span 33x in compute so that the IsoFLOP exponent a is constrained, not just fitted.
+        # Budgets span 33x in compute so that the IsoFLOP exponent a is constrained, not just fitted; the
+        # smallest sits where d_model = 8 is already past its optimum (below 3e11 the minimum is d_model 8).
         "cpu": {
-            "budgets": (3e10, 1e11, 3e11, 1e12),
-            "sizes": ((8, 1), (16, 1), (24, 1), (32, 1), (48, 1), (64, 1)),
+            "budgets": (3e11, 1e12, 3e12, 1e13),
+            "sizes": ((8, 1), (16, 1), (24, 1), (32, 1), (48, 1), (64, 1), (96, 1), (128, 1), (192, 1)),
+            # Runs that would repeat the corpus more than 4 times are skipped (the law is for fresh tokens;
+            # Muennighoff et al. 2023 found up to ~4 epochs about as good as unique data): small models
+            # drop out of the big budgets, as in Chinchilla's per-budget size ranges.
+            "max_epochs": 4.0,
             "live_profile": "ci",
             "batch_size": 16,
             "context": 64,
@@ -231,6 +237,7 @@ _SECTIONS: dict[str, dict[str, dict[str, Any]]] = {
             "cpu_bf16": False,
             "grid": "paper",  # all 4500 starts, as Hoffmann et al.
             "n_boot": 1000,
+            "max_epochs": 4.0,
             "live_profile": "gpu",
         },
     },

@@ -52,6 +52,7 @@ class SweepSpec:
     eval_batches: int
     cpu_bf16: bool
     seed: int = 0
+    max_epochs: float = 0.0  # skip runs that would see the corpus more often than this (0: no cap)
 
 
 def sweep_spec(profile: Profile) -> SweepSpec:
@@ -66,6 +67,7 @@ def sweep_spec(profile: Profile) -> SweepSpec:
         warmup_frac=s.warmup_frac,
         eval_batches=s.eval_batches,
         cpu_bf16=s.cpu_bf16,
+        max_epochs=float(s.max_epochs),
     )
 
 
@@ -93,8 +95,14 @@ def non_embedding_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for name, p in model.named_parameters() if not any(s in name for s in skip))
 
 
-def plan_sweep(spec: SweepSpec, profile: Profile, vocab_size: int) -> list[dict]:
-    """One row per run: budget, size, N, and the steps that spend the budget (D = C / 6N, rounded)."""
+def plan_sweep(spec: SweepSpec, profile: Profile, vocab_size: int, train_tokens: int = 0) -> list[dict]:
+    """One row per run: budget, size, N, the steps that spend the budget (D = C / 6N), and any skip reason.
+
+    With `spec.max_epochs` and the corpus size `train_tokens`, a run that would repeat the corpus more
+    often than that gets `skipped` = the reason (kept in the plan, so nothing disappears silently).
+    """
+    if spec.max_epochs and train_tokens <= 0:
+        raise ValueError(f"max_epochs = {spec.max_epochs} needs the corpus size: pass train_tokens > 0")
     rows = []
     tokens_per_step = spec.batch_size * spec.context
     for budget in spec.budgets:
@@ -104,18 +112,21 @@ def plan_sweep(spec: SweepSpec, profile: Profile, vocab_size: int) -> list[dict]
             n = sum(p.numel() for p in model.parameters())
             steps = max(1, round(budget / (6 * n * tokens_per_step)))
             tokens = steps * tokens_per_step
-            rows.append(
-                {
-                    "budget": budget,
-                    "d_model": d_model,
-                    "n_layers": n_layers,
-                    "params": n,
-                    "non_embedding_params": non_embedding_params(model),
-                    "steps": steps,
-                    "tokens": tokens,
-                    "compute": 6.0 * n * tokens,  # the budget actually spent after rounding the steps
-                }
-            )
+            row = {
+                "budget": budget,
+                "d_model": d_model,
+                "n_layers": n_layers,
+                "params": n,
+                "non_embedding_params": non_embedding_params(model),
+                "steps": steps,
+                "tokens": tokens,
+                "compute": 6.0 * n * tokens,  # the budget actually spent after rounding the steps
+            }
+            if spec.max_epochs and tokens > spec.max_epochs * train_tokens:
+                row["skipped"] = (
+                    f"{tokens / train_tokens:.1f} epochs of the corpus > max_epochs {spec.max_epochs:g}"
+                )
+            rows.append(row)
     return rows
 
 
@@ -132,7 +143,8 @@ def run_sweep(
     corpus = load_corpus(profile)
     tokenizer = load_course_tokenizer(profile)
     train_ids, val_ids = encode_text(tokenizer, corpus.train), encode_text(tokenizer, corpus.val)  # (N,)
-    rows = plan_sweep(spec, profile, len(tokenizer))
+    planned = plan_sweep(spec, profile, len(tokenizer), int(train_ids.numel()))
+    rows = [r for r in planned if "skipped" not in r]
     threads = torch.get_num_threads()
     if device.type == "cpu":  # tiny models: 1 thread is about as fast, and far faster on a busy CPU
         torch.set_num_threads(1)
@@ -150,6 +162,7 @@ def run_sweep(
         "device": f"{device.device} ({device.precision}, {1 if device.type == 'cpu' else threads} CPU threads)",
         "seconds": round(seconds, 1),
         "records": rows,
+        "skipped": [r for r in planned if "skipped" in r],  # planned but not trained, each with its reason
     }
 
 
