@@ -50,16 +50,20 @@ def test_compute_store_then_load_with_visible_note(capsys, tmp_path) -> None:
     paths = artifact_paths("sweep", "ci")
     assert paths["json"].parent == tmp_path / "ci" / "fastpath"
     meta = json.loads(paths["meta"].read_text())
-    assert meta["produced_by"] == NB and meta["format"] == "json" and meta["profile"] == "ci"
+    prov = meta["provenance"]
+    assert prov["command"] == NB and meta["format"] == "json" and meta["profile"] == "ci"
     assert meta["sha256"] == fastpath._sha256(paths["json"]) and meta["seconds"] >= 0
-    assert meta["date"].endswith("UTC") and meta["code_version"]
+    assert prov["created"].endswith("UTC") and prov["commit"] and prov["entry_module"].endswith("Counter")
+    from workshop_utils import provenance  # one provenance format for every stored result
+
+    assert set(prov) == set(provenance.record("workshop_utils.stats", {}, "test"))
 
     capsys.readouterr()
     loaded = _run(fn, fast_path=True)
     assert loaded == payload and fn.calls == 1  # loaded, not recomputed
     assert list(loaded) == list(payload)  # key order too (a DataFrame built from it keeps its columns)
     out = capsys.readouterr().out
-    assert f"loaded precomputed result [sweep] from {meta['date']}, produced by {NB}" in out
+    assert f"loaded precomputed result [sweep] from {prov['created']}, produced by {NB}" in out
 
 
 def test_fast_path_off_always_recomputes_and_refreshes(capsys) -> None:
@@ -123,7 +127,7 @@ def test_other_producer_or_changed_code_is_an_error() -> None:
 def test_result_of_other_inputs_is_an_error_naming_them() -> None:
     fn = Counter([1.5])
     _run(fn, fast_path=False, inputs={"seed": 0, "base": "abc"})
-    assert json.loads(artifact_paths("sweep", "ci")["meta"].read_text())["inputs"] == {
+    assert json.loads(artifact_paths("sweep", "ci")["meta"].read_text())["provenance"]["inputs"] == {
         "seed": 0,
         "base": "abc",
     }
@@ -139,9 +143,9 @@ def test_sidecar_without_inputs_is_malformed() -> None:
     _run(Counter([1]), fast_path=False)
     meta_path = artifact_paths("sweep", "ci")["meta"]
     meta = json.loads(meta_path.read_text())
-    del meta["inputs"]
+    del meta["provenance"]["inputs"]
     meta_path.write_text(json.dumps(meta))
-    with pytest.raises(FastPathError, match=r"malformed \(missing \['inputs'\]\)"):
+    with pytest.raises(FastPathError, match=r"malformed \(missing \['provenance.inputs'\]\)"):
         _run(Counter([1]), fast_path=True)
 
 
@@ -267,7 +271,8 @@ def test_a_loaded_result_is_labelled_stored_and_a_computed_one_live(capsys) -> N
     _run(fn, fast_path=True)
     meta = json.loads(artifact_paths("sweep", "ci")["meta"].read_text())
     assert fastpath.origin("sweep") == meta
-    assert fastpath.origin_label("sweep") == f"stored run of {meta['date']}, commit {meta['code_version']}"
+    prov = meta["provenance"]
+    assert fastpath.origin_label("sweep") == f"stored run of {prov['created']}, commit {prov['commit']}"
     printed = capsys.readouterr().out
     nb = {"cells": [{"cell_type": "code", "outputs": [{"name": "stdout", "text": printed.splitlines(True)}]},
                     {"cell_type": "markdown"}]}  # fmt: skip

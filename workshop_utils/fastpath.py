@@ -8,10 +8,12 @@ A long notebook cell wraps its computation:
 
 - `fast_path=False` (the default in every notebook): always compute, time it against `budget_s` (a warning
   when over), and store the result under `artifacts/<profile>/fastpath/<key>.json` with a sidecar
-  `<key>.meta.json`: sha256 of the stored bytes, date, producing notebook/script, git commit, seconds taken,
-  and a fingerprint of the computing function's source, every package source file and the library versions.
+  `<key>.meta.json`: sha256 of the stored bytes, seconds taken, and the course's one provenance block (as
+  `provenance.record` writes for every stored result): date, git commit, producing notebook/script, the
+  cell's function, a fingerprint of its source + every package source file + the library versions, inputs.
 - `fast_path=True`: if an artifact exists, check it (sha256 of the payload, same producer, same fingerprint:
-  no code changed) and load it with a visible note "loaded precomputed result from <date>, produced by <script>".
+  no code changed) and load it with a visible note "loaded precomputed result [<key>] from <date>, produced
+  by <script>"; `origin_label(key)` then says "stored run of <date>, commit <sha>" for the cell's outputs.
   A failed check is an error (`FastPathError`), never a silent recompute or a silent trust.
   Without an artifact it computes and stores, as above.
 
@@ -34,6 +36,7 @@ import inspect
 import json
 import math
 import os
+import platform
 import re
 import time
 from collections.abc import Callable
@@ -46,9 +49,10 @@ from .paths import artifacts_dir
 from .provenance import code_version, package_fingerprint, versions
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}$")
-SIDECAR_FIELDS = (
-    "key", "format", "sha256", "date", "produced_by", "code_version", "fingerprint", "seconds", "inputs",
-)  # fmt: skip
+SIDECAR_FIELDS = ("key", "format", "sha256", "seconds", "budget_s", "profile", "provenance")
+# The course's one provenance block (the keys of `provenance.record`, shared with every stored result):
+# `command` is the producing notebook or script, `entry_module` the cell's function, `code` its fingerprint.
+PROVENANCE_FIELDS = ("created", "commit", "command", "entry_module", "code", "inputs", "versions", "machine")
 LIVE_BUDGET_S = 60.0  # seconds one cell may take in a live session before it needs a fast path
 LOADED_NOTE = "loaded precomputed result"  # printed on every load; the course runner looks for it
 _LOADED: dict[str, dict[str, Any]] = {}  # key -> sidecar of the stored run loaded in this session
@@ -126,6 +130,13 @@ def _is_tensor_dict(value: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Provenance
 # ---------------------------------------------------------------------------------------------
+def _qualname(compute_fn: Callable[[], Any]) -> str:
+    """module.qualname of the function a cell wraps (through functools.partial)."""
+    while isinstance(compute_fn, functools.partial):
+        compute_fn = compute_fn.func
+    return f"{getattr(compute_fn, '__module__', '?')}.{getattr(compute_fn, '__qualname__', type(compute_fn).__name__)}"
+
+
 def fingerprint(compute_fn: Callable[[], Any]) -> str:
     """sha256 (16 hex digits) of the function's source, every source file of the package, and library versions.
 
@@ -203,9 +214,10 @@ def _load(
     except (OSError, json.JSONDecodeError) as e:
         raise FastPathError(f"fast path {key!r}: unreadable sidecar {paths['meta']} ({e})") from e
     missing = [f for f in SIDECAR_FIELDS if f not in meta]
+    missing += [f"provenance.{f}" for f in PROVENANCE_FIELDS if f not in meta.get("provenance", {})]
     if missing or meta.get("format") not in ("json", "safetensors") or meta.get("key") != key:
         raise FastPathError(f"fast path {key!r}: sidecar {paths['meta']} is malformed (missing {missing})")
-    payload = paths[meta["format"]]
+    payload, prov = paths[meta["format"]], meta["provenance"]
     fix = f"recompute it once with fast_path=False (or delete {payload.name} and {paths['meta'].name})"
     if not payload.is_file():
         raise FastPathError(f"fast path {key!r}: sidecar exists but {payload} is missing; {fix}")
@@ -215,21 +227,21 @@ def _load(
             f"fast path {key!r}: sha256 mismatch for {payload} (stored {meta['sha256'][:16]}..., "
             f"file {got[:16]}...): the artifact changed after it was produced; {fix}"
         )
-    if meta["produced_by"] != produced_by:
+    if prov["command"] != produced_by:
         raise FastPathError(
-            f"fast path {key!r}: stored artifact was produced by {meta['produced_by']!r}, not {produced_by!r}; {fix}"
+            f"fast path {key!r}: stored artifact was produced by {prov['command']!r}, not {produced_by!r}; {fix}"
         )
-    if meta["fingerprint"] != fp:
+    if prov["code"] != fp:
         raise FastPathError(
             f"fast path {key!r}: the computing code changed since the artifact was produced "
-            f"(fingerprint of the cell's function, the package and the library versions: {meta['fingerprint']} "
-            f"stored vs {fp} now; stored at commit {meta['code_version']}); {fix}"
+            f"(fingerprint of the cell's function, the package and the library versions: {prov['code']} "
+            f"stored vs {fp} now; stored at commit {prov['commit']}); {fix}"
         )
-    if meta["inputs"] != inputs:
-        changed = sorted(k for k in {*meta["inputs"], *inputs} if meta["inputs"].get(k) != inputs.get(k))
+    if prov["inputs"] != inputs:
+        changed = sorted(k for k in {*prov["inputs"], *inputs} if prov["inputs"].get(k) != inputs.get(k))
         raise FastPathError(
             f"fast path {key!r}: the stored result was computed from other inputs ({', '.join(changed)}: "
-            f"stored {[meta['inputs'].get(k) for k in changed]}, now {[inputs.get(k) for k in changed]}); {fix}"
+            f"stored {[prov['inputs'].get(k) for k in changed]}, now {[inputs.get(k) for k in changed]}); {fix}"
         )
     if meta["format"] == "safetensors":
         from safetensors.torch import load_file
@@ -256,8 +268,8 @@ def cached_result(
     if fast_path and paths["meta"].exists():
         result, meta = _load(key, paths, produced_by, fp, inputs)
         print(
-            f"{LOADED_NOTE} [{key}] from {meta['date']}, produced by {meta['produced_by']} "
-            f"(code {meta['code_version']}, took {meta['seconds']:.1f} s to compute)"
+            f"{LOADED_NOTE} [{key}] from {meta['provenance']['created']}, produced by "
+            f"{meta['provenance']['command']} (commit {meta['provenance']['commit']}, took {meta['seconds']:.1f} s)"
         )
         _LOADED[key] = meta
         return result
@@ -272,16 +284,17 @@ def cached_result(
             f"WARNING: {key!r} took {seconds:.1f} s, over its live budget of {budget_s:g} s; "
             f"before a live session run it once, then set FAST_PATH = True"
         )
-    meta = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),  # noqa: UP017 - py3.10
-        "produced_by": produced_by,
-        "code_version": code_version(),
-        "fingerprint": fp,
+    prov = {
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),  # noqa: UP017 - py3.10
+        "commit": code_version(),
+        "command": produced_by,
+        "entry_module": _qualname(compute_fn),
+        "code": fp,
         "inputs": inputs,
-        "seconds": round(seconds, 3),
-        "budget_s": float(budget_s),
-        "profile": name,
+        "versions": versions(),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}",
     }
+    meta = {"seconds": round(seconds, 3), "budget_s": float(budget_s), "profile": name, "provenance": prov}
     _save(key, result, paths, meta)
     return result
 
@@ -294,7 +307,9 @@ def origin(key: str) -> dict[str, Any] | None:
 def origin_label(key: str) -> str:
     """How outputs name where a result came from: "live run" or "stored run of <date>, commit <sha>"."""
     meta = origin(key)
-    return "live run" if meta is None else f"stored run of {meta['date']}, commit {meta['code_version']}"
+    if meta is None:
+        return "live run"
+    return f"stored run of {meta['provenance']['created']}, commit {meta['provenance']['commit']}"
 
 
 def loaded_keys(executed_nb: dict) -> list[str]:
