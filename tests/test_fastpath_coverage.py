@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from workshop_utils import fastpath
-from workshop_utils.course import MODULES
+from workshop_utils.course import MODULES, kernel_config
 from workshop_utils.fastpath import LIVE_BUDGET_S, slow_cells
 from workshop_utils.paths import repo_root
 
@@ -95,7 +95,7 @@ def test_fast_path_loads_what_the_ci_run_stored_and_gives_its_headline(name, tmp
         monkeypatch.setenv(key, value)
     src = ROOT / "notebooks" / name
     pm.execute_notebook(str(src), str(tmp_path / name), parameters={"PROFILE": "ci", "FAST_PATH": True},
-                        kernel_name="python3", cwd=str(src.parent), progress_bar=False)  # fmt: skip
+                        kernel_name="python3", cwd=str(src.parent), progress_bar=False, config=kernel_config())  # fmt: skip
     out = json.loads((tmp_path / name).read_text())
     text = "".join("".join(o.get("text", "")) for c in out["cells"] for o in c.get("outputs", []))
     wrapped = sum(s.count("cached_result(") for s in _cells(name))

@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from workshop_utils.course import kernel_config
 from workshop_utils.offline import (
     NetworkBlockedError,
     guard_installed,
@@ -129,6 +130,7 @@ def test_notebook_under_the_guard_fails_loudly_and_fast(tmp_path, monkeypatch) -
             kernel_name="python3",
             progress_bar=False,
             cwd=str(tmp_path),
+            config=kernel_config(),
         )
     assert err.value.ename == "NetworkBlockedError", err.value
     out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
@@ -192,6 +194,7 @@ def test_notebook_headline_is_identical_on_a_second_run(name, tmp_path, monkeypa
         kernel_name="python3",
         cwd=str(src.parent),
         progress_bar=False,
+        config=kernel_config(),
     )
     again = json.loads((tmp_path / "metrics" / first.name).read_text())
     before = json.loads(first.read_text())

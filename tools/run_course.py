@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from workshop_utils.config import BUDGET_SECONDS, resolve_profile_name  # noqa: E402
-from workshop_utils.course import MODULES  # noqa: E402
+from workshop_utils.course import MODULES, kernel_config  # noqa: E402
 from workshop_utils.fastpath import LIVE_BUDGET_S, loaded_keys, slow_cells  # noqa: E402
 
 
@@ -45,6 +45,7 @@ def run_notebook(
             progress_bar=False,
             execution_timeout=timeout,
             log_output=False,
+            config=kernel_config(),
         )
         status, err = "ok", ""
     except Exception as e:  # noqa: BLE001 - report every failure in the table

@@ -9,6 +9,18 @@ GITHUB_SLUG = "llm-workshop/llm-pretraining-finetuning"
 BRANCH = "main"
 
 
+def kernel_config():
+    """Settings for kernels that execute the notebooks (papermill's `config=`): CurveZMQ where supported.
+
+    ipykernel >= 7.3 warns "Kernel is running over TCP without encryption" on every start unless the
+    kernel manager provisions Curve keys; with "auto" it does so when the kernelspec says it can (the
+    ipykernel spec does), so runs stay quiet and the kernel traffic is encrypted.
+    """
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport_encryption": "auto"}})
+
+
 @dataclass(frozen=True)
 class Module:
     """One notebook of the course."""
