@@ -13,7 +13,8 @@ def build(d) -> None:
         "Text to token ids",
         [
             "byte-level BPE: start from bytes, merge the most frequent adjacent pair, repeat",
-            "our from-scratch trainer gives the same merges as Hugging Face `tokenizers`",
+            "our from-scratch trainer gives the same merges as Hugging Face `tokenizers` under its tie rule"
+            ' (`tie_break="hf"`); with our default tie rule the lists part at the first tie',
             "the model sees ids; the loss is cross-entropy of the next id",
         ],
         "Show the first merges live in the notebook; ask which pair comes first in Shakespeare.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
+from workshop_utils.hardware import catalogue
 from workshop_utils.memory import estimate_memory
 from workshop_utils.precision import format_info
 
@@ -27,6 +28,9 @@ def build(d) -> None:
     full = estimate_memory("llama-2-7b", "mixed", "adamw", batch=1, seq=seq, checkpointing="full",
                            activation_model="korthikanti")  # fmt: skip
     d.value("acts_ckpt", full.activations / GB, "{:.1f} GB")
+    biggest = max(catalogue().values(), key=lambda g: (g.memory_gb, g.peak_flops))  # largest, then fastest
+    d.value("gpu_name", biggest.name)
+    d.value("gpu_mem", biggest.memory_gb, "{:.0f} GB")
     fig, ax = plt.subplots(figsize=(6, 2.9))
     b.plot(ax=ax, x=0)
     full.plot(ax=ax, x=1)
@@ -41,7 +45,9 @@ def build(d) -> None:
             "activations for one {seq}-token sequence: {acts}; total {total}",
             "full activation checkpointing: {acts_ckpt} of activations",
         ],
-        "Model states alone exceed the memory of any single GPU: that is why the next module shards them.",
+        "Model states alone ({states}) exceed an {gpu_name} ({gpu_mem}, the largest card in the course's "
+        "hardware table); a card with more memory may hold the states, but states plus activations come to "
+        "{total}: that is why the next module shards them and why checkpointing matters.",
         figure=fig,
     )
     fmts = {n: format_info(n) for n in ("fp32", "fp16", "bf16")}
@@ -56,7 +62,8 @@ def build(d) -> None:
             "fp16 overflows above {fp16_max}: loss scaling (GradScaler) keeps small gradients alive",
             "bf16 keeps fp32's range (max {bf16_max}) with a coarse step (eps {bf16_eps}): no scaler needed",
         ],
-        "Ampere or newer: bf16 autocast; T4: fp16 + GradScaler; CPU: fp32 (bf16 where it helps).",
+        "Ampere or newer: bf16 autocast; T4: fp16 + GradScaler; CPU: fp32 (bf16 autocast is opt-in and was "
+        "slightly slower in the course's CPU training benchmark).",
         table=(["format", "exponent bits", "fraction bits", "max", "min normal", "eps"], rows),
     )
     d.run_table_slide()

@@ -35,7 +35,8 @@ def build(d) -> None:
             "labels = input ids, with {ignore} on every prompt token: no loss there",
             "padding vs packing: packing wastes no compute but needs care at sequence boundaries",
         ],
-        "The notebook trains the same data with TRL's completion-only loss and compares the two runs.",
+        "The notebook trains the same data with TRL's `SFTTrainer` (assistant-only loss, the same mask) and "
+        "compares the two runs: close, not equal (different shuffling), within the checkpoint's loose margin.",
     )
     lessons = sft_lessons_report.load_lessons(allow_other_base=True)
     held = (sft_lessons.HELD_OUT,)
