@@ -1,148 +1,139 @@
 """Claims ledger of module 06: the package's scaling-law numbers vs the published ones.
 
-Every published value below is quoted from ../shared/reference_figures.md (sections named per test), which
-cites Hoffmann et al. 2022 (arXiv:2203.15556), Besiroglu et al. 2024 (arXiv:2404.10102) and Kaplan et
-al. 2020 (arXiv:2001.08361). Tolerances are stated next to each comparison.
+Every published value comes from data/published/scaling.json (and pretraining.json for the models' sizes),
+each row with its source (Hoffmann et al. 2022, arXiv:2203.15556; Besiroglu et al. 2024, arXiv:2404.10102;
+Kaplan et al. 2020, arXiv:2001.08361, or the course's derivation from them) and the tolerance that source's
+precision allows. The tests call workshop_utils.scaling and compare.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from published_helpers import expect, expect_figure
 
+from workshop_utils import published
 from workshop_utils import scaling as sc
 
-GOPHER_BUDGET = 5.76e23  # FLOPs, Chinchilla Fig. 2 caption / §2.1
+GOPHER_BUDGET = published.value("scaling", "gopher_budget")  # FLOPs, Chinchilla Fig. 2 caption
+LAWS = {"rounded": sc.CHINCHILLA_ROUNDED, "tex": sc.CHINCHILLA_TEX, "epoch": sc.EPOCH_REFIT}
+TABLE3 = {row["params"]: row for row in sc.table3_check()}
 
 
-def table3_rows():
-    """Each Table 3 row as (N, printed C, printed D, ratio 6ND/C, rounding bound on that ratio)."""
-    for _, n, c_str, d_str in sc.CHINCHILLA_TABLE3:
-        c, d = float(c_str), float(d_str)
-        bound = (1 + sc.rounding_bound(d_str)) * (
-            1 + sc.rounding_bound(c_str)
-        ) - 1  # both roundings, worst case
-        yield n, c, d, sc.training_flops(n, d) / c, bound
+def test_laws_and_table3_are_the_published_ones():
+    """The package's constants and Table 3 are read from data/published/scaling.json, not typed in code."""
+    for name, law in (("chinchilla_rounded", sc.CHINCHILLA_ROUNDED), ("chinchilla_tex", sc.CHINCHILLA_TEX),
+                      ("epoch_refit", sc.EPOCH_REFIT)):  # fmt: skip
+        consts = {k: f.value for k, f in published.group("scaling", name).items()}
+        assert (law.E, law.A, law.B, law.alpha, law.beta) == tuple(
+            consts[k] for k in ("E", "A", "B", "alpha", "beta")
+        )
+    t3 = published.group("scaling", "chinchilla_table3")
+    for label, n, c_str, d_str in sc.CHINCHILLA_TABLE3:
+        assert (n, float(c_str), float(d_str)) == tuple(
+            t3[f"{label}/{k}"].value for k in ("params", "flops", "tokens")
+        )
 
 
-def test_rounding_bound():
-    """Half a unit of the last printed digit, relative to the number."""
-    assert sc.rounding_bound("1.92e19") == pytest.approx(0.005 / 1.92)
-    assert sc.rounding_bound("216.2e12") == pytest.approx(0.05 / 216.2)
-    assert sc.rounding_bound("8.0e9") == pytest.approx(0.05 / 8.0)
+def test_table3_rounding_bound_is_the_figures_tolerance():
+    """`table3_check`'s 'rounding allows' combines the FLOPs and tokens tolerances of the published rows."""
+    t3 = published.group("scaling", "chinchilla_table3")
+    for label, row in TABLE3.items():
+        tc, td = t3[f"{label}/flops"].tolerance.rel, t3[f"{label}/tokens"].tolerance.rel
+        assert row["rounding allows"] == pytest.approx((1 + tc) * (1 + td) - 1, rel=1e-12)
 
 
-def test_table3_check_matches_this_ledger():
-    """The notebook's table (`table3_check`) flags exactly the 67B row as inconsistent."""
-    rows = sc.table3_check()
-    assert [r["params"] for r in rows if not r["consistent"]] == ["67B"]
-
-
-@pytest.mark.parametrize("row", [r for r in table3_rows() if r[0] != 67e9], ids=lambda r: f"{r[0]:.0e}")
-def test_table3_flops_are_6nd_within_rounding(row):
+@pytest.mark.parametrize("label", [k for k in TABLE3 if k != "67B"])
+def test_table3_flops_are_6nd_within_rounding(label):
     """Chinchilla Table 3: 6ND reproduces every FLOPs entry within what the printed digits allow."""
-    n, c, d, ratio, bound = row
-    assert abs(ratio - 1) <= bound, f"N={n:.3g}: 6ND/C = {ratio:.4f}, rounding allows +-{bound:.4f}"
+    row = TABLE3[label]
+    assert row["consistent"], (
+        f"{label}: 6ND/C = {row['6ND / FLOPs']:.4f}, rounding allows +-{row['rounding allows']:.4f}"
+    )
 
 
 def test_table3_67b_row_is_inconsistent_beyond_rounding():
-    """Gotcha 3 (reference_figures.md §11): the 67B row's 6ND is 4.7 % above its FLOPs.
+    """Gotcha 3 (reference figures §11): the 67B row's 6ND is 4.7 % above its FLOPs.
 
     Its FLOPs are Gopher's budget exactly (Gopher units = 1); 6ND = C would need 1.433T tokens, which
     prints as 1.4T, not the 1.5T in the table. No values that round to the printed ones satisfy 6ND = C,
-    so the test asserts the inconsistency (ratio outside the rounding bound) and its size (4.7 % +- 0.1).
+    so the test asserts the inconsistency (ratio outside the rounding bound) and its published size.
     """
-    (_, c, d, ratio, bound) = next(r for r in table3_rows() if r[0] == 67e9)
-    assert c == GOPHER_BUDGET
-    assert ratio - 1 > bound
-    assert ratio == pytest.approx(1.047, abs=0.001)
-    implied = sc.tokens_for_budget(c, 67e9)
-    assert implied == pytest.approx(1.433e12, rel=1e-3)
-    assert round(implied / 1e12, 1) == 1.4  # what the table would print if 6ND = C held
+    row = TABLE3["67B"]
+    expect("scaling", "gopher_budget", row["FLOPs (printed)"])
+    assert not row["consistent"]
+    expect("scaling", "table3_67b/ratio", row["6ND / FLOPs"])
+    expect("scaling", "table3_67b/implied_tokens", row["tokens if 6ND = C"])
+    assert round(row["tokens if 6ND = C"] / 1e12, 1) == 1.4  # what the table would print if 6ND = C held
 
 
 def test_twenty_tokens_per_param_rule():
     """The '~20 tokens per parameter' rule: D/N of Table 3 spans 20.0-21.6 once the 67B row uses 6ND = C."""
-    ratios = []
-    for n, c, d, _, _ in table3_rows():
-        d_used = sc.tokens_for_budget(c, n) if n == 67e9 else d
-        ratios.append(sc.tokens_per_param(n, d_used))
-    assert min(ratios) == pytest.approx(20.0, abs=0.05)
-    assert max(ratios) == pytest.approx(21.6, abs=0.05)
+    ratios = [sc.tokens_per_param(n, TABLE3[label]["tokens if 6ND = C"] if label == "67B" else float(d))
+              for label, n, _, d in sc.CHINCHILLA_TABLE3]  # fmt: skip
+    expect("scaling", "table3_tokens_per_param/min", min(ratios))
+    expect("scaling", "table3_tokens_per_param/max", max(ratios))
     # and D is proportional to N: the exponent of a power law D = k N^p is 1 within 1 %
     sizes = [n for _, n, _, _ in sc.CHINCHILLA_TABLE3]
     fit = sc.fit_power_law(sizes, [n * q for n, q in zip(sizes, ratios)])
     assert fit.exponent == pytest.approx(1.0, abs=0.01)
 
 
-@pytest.mark.parametrize(
-    "law, a, g, n_opt, tokens_per_param",
-    [  # reference_figures.md §2.1 "Derived (Python)" table; tolerance 0.1 % (printed to 4 digits)
-        (sc.CHINCHILLA_ROUNDED, 0.4516, 1.345, 32.2e9, 92.7),
-        (sc.CHINCHILLA_TEX, 0.4565, 1.300, 40.3e9, 59.1),
-        (sc.EPOCH_REFIT, 0.5126, 0.1196, 72.3e9, 18.4),
-    ],
-    ids=["rounded", "tex", "epoch"],
-)
-def test_frontier_at_gopher_budget(law, a, g, n_opt, tokens_per_param):
-    """Approach 3 at C = 5.76e23: rounded constants give 32B, TeX precision 40B (the paper's '40B'), Epoch 72B."""
-    assert law.a == pytest.approx(a, abs=1e-4)
-    assert law.G == pytest.approx(g, rel=1e-3)
-    assert law.n_opt(GOPHER_BUDGET) == pytest.approx(n_opt, rel=2e-3)  # 72.25 prints as 72.3 upstream
-    assert law.d_opt(GOPHER_BUDGET) / law.n_opt(GOPHER_BUDGET) == pytest.approx(tokens_per_param, rel=2e-3)
+@pytest.mark.parametrize("name", LAWS)
+def test_frontier_at_gopher_budget(name):
+    """Approach 3 at Gopher's budget: rounded constants give 32B, TeX precision 40B (the paper's '40B'), Epoch 72B."""
+    law, derived = LAWS[name], published.group("scaling", "frontier")
+    got = {
+        "a": law.a,
+        "G": law.G,
+        "n_opt": law.n_opt(GOPHER_BUDGET),
+        "tokens_per_param": law.d_opt(GOPHER_BUDGET) / law.n_opt(GOPHER_BUDGET),
+        "loss_chinchilla": law.loss(*_size("Chinchilla")),
+        "loss_gopher": law.loss(*_size("Gopher")),
+    }
+    for item, value in got.items():
+        expect_figure(derived[f"{name}/{item}"], value)
+    assert got["loss_chinchilla"] < got["loss_gopher"]  # Chinchilla beats Gopher under every law
+
+
+def _size(model: str) -> tuple[float, float]:
+    """(parameters, tokens) of one of REAL_MODELS."""
+    m = next(m for m in sc.REAL_MODELS if m.name == model)
+    return m.params, m.tokens
 
 
 def test_paper_40b_needs_tex_precision():
-    """Fig. 4 caption: 'projected ... to be 40B'. Only the TeX-precision constants round to 40B."""
-    assert round(sc.CHINCHILLA_TEX.n_opt(GOPHER_BUDGET) / 1e9) == 40
-    assert round(sc.CHINCHILLA_ROUNDED.n_opt(GOPHER_BUDGET) / 1e9) == 32
+    """Fig. 4 caption: 'projected ... to be 40B'. Only the TeX-precision constants agree at its 2 digits."""
+    paper = published.figure("scaling", "chinchilla_n_opt_gopher_budget")
+    assert paper.agrees(sc.CHINCHILLA_TEX.n_opt(GOPHER_BUDGET)), paper.describe(
+        sc.CHINCHILLA_TEX.n_opt(GOPHER_BUDGET)
+    )
+    assert not paper.agrees(sc.CHINCHILLA_ROUNDED.n_opt(GOPHER_BUDGET))  # 32B with the printed constants
 
 
 def test_table2_approach3_exponent():
     """Table 2, Approach 3: a = 0.46, b = 0.54 (two decimals): the TeX-precision constants give them."""
-    assert round(sc.CHINCHILLA_TEX.a, 2) == 0.46
-    assert round(sc.CHINCHILLA_TEX.b, 2) == 0.54
-
-
-@pytest.mark.parametrize(
-    "law, chinchilla, gopher",
-    [
-        (sc.CHINCHILLA_ROUNDED, 1.9366, 1.9933),
-        (sc.CHINCHILLA_TEX, 1.9208, 1.9673),
-        (sc.EPOCH_REFIT, 1.9739, 1.9996),
-    ],
-    ids=["rounded", "tex", "epoch"],
-)
-def test_chinchilla_beats_gopher_in_predicted_loss(law, chinchilla, gopher):
-    """L(70B, 1.4T) vs L(280B, 300B), reference_figures.md §2.1; tolerance 1e-4 (4 printed decimals)."""
-    lc, lg = law.loss(70e9, 1.4e12), law.loss(280e9, 300e9)
-    assert lc == pytest.approx(chinchilla, abs=1e-4)
-    assert lg == pytest.approx(gopher, abs=1e-4)
-    assert lc < lg
+    expect("scaling", "chinchilla_table2/approach3_a", sc.CHINCHILLA_TEX.a)
+    expect("scaling", "chinchilla_table2/approach3_b", sc.CHINCHILLA_TEX.b)
 
 
 def test_chinchilla_and_gopher_compute():
-    """6ND: Chinchilla 5.88e23, Gopher 5.04e23 (derived, §2.1), both near the 5.76e23 budget (within 15 %)."""
-    assert sc.training_flops(70e9, 1.4e12) == pytest.approx(5.88e23, rel=1e-3)
-    assert sc.training_flops(280e9, 300e9) == pytest.approx(5.04e23, rel=1e-3)
-    for c in (5.88e23, 5.04e23):
-        assert c / GOPHER_BUDGET == pytest.approx(1.0, abs=0.15)
-
-
-def test_gpt3_compute():
-    """GPT-3 Table D.1: 3.14e23 FLOPs = 3.64e3 PF-days for 174.6B params, 300B tokens (within 0.5 %)."""
-    c = sc.training_flops(174.6e9, 300e9)
-    assert c == pytest.approx(3.14e23, rel=5e-3)
-    assert c / 8.64e19 == pytest.approx(3.64e3, rel=5e-3)
+    """6ND: Chinchilla 5.88e23, Gopher 5.04e23 (derived), both 'the same compute budget' as Gopher's 5.76e23."""
+    chinchilla, gopher = (sc.training_flops(*_size(m)) for m in ("Chinchilla", "Gopher"))
+    expect("scaling", "chinchilla_6nd", chinchilla)
+    expect("scaling", "gopher_6nd", gopher)
+    for c in (chinchilla, gopher):
+        expect("scaling", "chinchilla_gopher_same_budget", c)
 
 
 def test_kaplan_numbers():
     """Kaplan §1.2 and Chinchilla §1: L(N) values, 'loss x 0.95 per doubling', '10x compute -> 5.5x model, 1.8x tokens'."""
-    for n, loss in ((1e8, 2.830), (1e9, 2.376), (1e10, 1.994)):
-        assert sc.KAPLAN.loss_n(n) == pytest.approx(loss, abs=1e-3)
-    assert sc.KAPLAN.loss_n(2e9) / sc.KAPLAN.loss_n(1e9) == pytest.approx(0.95, abs=0.005)
-    assert 10**sc.KAPLAN.a == pytest.approx(5.5, rel=0.05)  # 5.37 vs the rounded headline "5.5x"
-    assert 10**sc.KAPLAN.b == pytest.approx(1.8, rel=0.05)  # 1.86 vs "1.8x"
+    for n, fig in published.group("scaling", "kaplan_loss").items():
+        expect_figure(fig, sc.KAPLAN.loss_n(float(n)))
+    expect("scaling", "kaplan_doubling_factor", sc.KAPLAN.loss_n(2e9) / sc.KAPLAN.loss_n(1e9))
+    params_x, tokens_x = sc.KAPLAN.allocation(10)
+    expect("scaling", "kaplan_allocation/params", params_x)
+    expect("scaling", "kaplan_allocation/tokens", tokens_x)
 
 
 def test_most_older_models_were_undertrained():
@@ -162,7 +153,7 @@ def test_llama3_8b_overtraining_pays_back_at_scale():
     Under the TeX-precision law the equal-loss optimal model has ~30B parameters; the over-training costs
     extra training FLOPs that are recovered after about 1e13 served tokens (2N FLOPs per token).
     """
-    t = sc.overtraining_tradeoff(sc.CHINCHILLA_TEX, 8.03e9, 15e12, serving_tokens=1e14)
+    t = sc.overtraining_tradeoff(sc.CHINCHILLA_TEX, *_size("Llama-3 8B"), serving_tokens=1e14)
     assert 20e9 < t.optimal_params < 40e9
     assert 1e12 < t.breakeven_tokens < 1e14
     assert t.net_flops_saved > 0

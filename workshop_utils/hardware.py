@@ -1,17 +1,17 @@
 """Accelerators the course prices work on: memory, 16-bit peak, memory bandwidth, each with its source.
 
-The figures live in `data/published/hardware.json` (value, source, status), not in code, so a test can check
-each one against its source and a reader sees where it came from. Peaks are dense tensor-core FLOP/s in the
+The figures live in `data/published/hardware.json` (one group of rows per GPU: name, memory_gb, peak_tflops,
+bandwidth_gbs, bf16, each with its source and status), read through `published`, not typed in code, so a test
+can check each one against its source and a reader sees where it came from. Peaks are dense tensor-core FLOP/s in the
 card's 16-bit training precision (bf16, or fp16 on a T4): the 2:4-sparsity headline is half-real.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .paths import repo_root
+from . import published
 
 GB = 1e9  # vendor gigabytes are decimal
 
@@ -37,19 +37,21 @@ class GPU:
 @lru_cache(maxsize=1)
 def catalogue() -> dict[str, GPU]:
     """Every GPU in data/published/hardware.json, by key."""
-    raw = json.loads((repo_root() / "data" / "published" / "hardware.json").read_text())["gpus"]
-    return {
-        key: GPU(
-            key,
-            g["name"],
-            float(g["memory_gb"]),
-            g["peak_tflops"] * 1e12,
-            g["bandwidth_gbs"] * GB,
-            bool(g["bf16"]),
-            g["source"],
-        )  # fmt: skip
-        for key, g in raw.items()
-    }
+    return {key: _gpu(key, rows) for key, rows in published.groups("hardware").items()}
+
+
+def _gpu(key: str, rows: dict[str, published.Figure]) -> GPU:
+    """One GPU from its group of published rows (TFLOP/s and GB/s converted to FLOP/s and bytes/s)."""
+    sources = dict.fromkeys(f.source for f in rows.values())  # distinct, in file order
+    return GPU(
+        key,
+        rows["name"].value,
+        float(rows["memory_gb"].value),
+        rows["peak_tflops"].value * 1e12,
+        rows["bandwidth_gbs"].value * GB,
+        bool(rows["bf16"].value),
+        "; ".join(sources),
+    )
 
 
 def gpu(key: str) -> GPU:

@@ -7,7 +7,8 @@
 - Model FLOPs utilisation: achieved FLOP/s (tokens/s x FLOPs per token) over the hardware's peak. Here the
   peak is *measured* in the same run with a large matmul, so the ratio is honest on a shared machine.
 - Real runs: total compute C = 6 N D (N parameters, D tokens); over the published GPU-hours this gives
-  the FLOP/s each GPU sustained, and its MFU against the A100's 312 TFLOPS bf16 dense peak.
+  the FLOP/s each GPU sustained, and its MFU against the A100's 312 TFLOPS bf16 dense peak. The runs'
+  figures live in data/published/pretraining.json, read through `published`.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from dataclasses import dataclass
 import torch
 from transformers import LlamaConfig
 
+from . import published
 from .hardware import gpu
 from .params import count_parameters, known_config
 
 A100_BF16_PEAK = gpu("a100-80gb").peak_flops  # FLOP/s, dense bf16 (data/published/hardware.json)
 SECONDS_PER_HOUR = 3600.0
+PF_DAY = 1e15 * 86_400.0  # FLOPs in a petaflop/s-day (Kaplan et al. §1.3; Brown et al. Table D.1)
 
 
 def llama_param_count(
@@ -136,41 +139,52 @@ class PublishedRun:
 # LLaMA-2 (Touvron et al. 2023, arXiv:2307.09288): 2.0T tokens (Table 1), A100-80GB GPU-hours (Table 2).
 # Parameters from the released configs (hidden / layers / FFN / vocab / heads / kv heads); 34B was never
 # released, so it uses its nominal size.
-LLAMA2_GPU_HOURS = {"7B": 184_320, "13B": 368_640, "34B": 1_038_336, "70B": 1_720_320}
+LLAMA2_GPU_HOURS = {size: f.value for size, f in published.group("pretraining", "llama2_gpu_hours").items()}
 LLAMA2_PARAMS = {
     "7B": count_parameters(known_config("llama-2-7b")).total,
     "13B": count_parameters(known_config("llama-2-13b")).total,
-    "34B": 34e9,  # nominal (no released config)
+    "34B": published.value("pretraining", "llama2_34b_nominal_params"),  # nominal (no released config)
     "70B": count_parameters(known_config("llama-2-70b")).total,
 }
 
 
 def llama2_runs() -> list[PublishedRun]:
     """The four LLaMA-2 pre-training runs (2T tokens each)."""
+    tokens, hours = (
+        published.figure("pretraining", "llama2_tokens"),
+        published.group("pretraining", "llama2_gpu_hours"),
+    )
     return [
         PublishedRun(
             f"LLaMA-2 {size}",
             LLAMA2_PARAMS[size],
-            2.0e12,
-            hours,
+            tokens.value,
+            LLAMA2_GPU_HOURS[size],
             "A100-80GB",
             A100_BF16_PEAK,
-            "Touvron et al. 2023 (arXiv:2307.09288) Tables 1-2",
+            f"{tokens.source}: tokens {tokens.location}; GPU-hours {hours[size].location}",
         )
-        for size, hours in LLAMA2_GPU_HOURS.items()
+        for size in LLAMA2_GPU_HOURS
     ]
 
 
 def starcoder_run() -> PublishedRun:
     """StarCoderBase: 15.5B parameters, 1T tokens, 512 A100 for 24 days (model card)."""
+    keys = {
+        "params": "starcoder_params",
+        "tokens": "starcoder_tokens",
+        "gpus": "starcoder_gpus",
+        "days": "starcoder_days",
+    }
+    fig = {k: published.figure("pretraining", key) for k, key in keys.items()}
     return PublishedRun(
         "StarCoderBase 15.5B",
-        15.5e9,
-        1.0e12,
-        512 * 24 * 24.0,
+        fig["params"].value,
+        fig["tokens"].value,
+        fig["gpus"].value * fig["days"].value * 24.0,
         "A100",
         A100_BF16_PEAK,
-        "Li et al. 2023 (arXiv:2305.06161) abstract; bigcode/starcoder model card (512 A100 x 24 days)",
+        f"{fig['params'].source} ({fig['gpus'].location}, {fig['days'].location})",
     )
 
 
@@ -193,6 +207,13 @@ def runs_table(runs: list[PublishedRun]) -> list[dict]:
         }
         for r in runs
     ]
+
+
+def pf_days(flops: float) -> float:
+    """Training compute in petaflop/s-days, the unit of GPT-3's Table D.1."""
+    if not flops > 0:
+        raise ValueError(f"flops must be > 0, got {flops!r}")
+    return flops / PF_DAY
 
 
 def time_at_our_speed(run: PublishedRun, our_flops_per_s: float) -> float:

@@ -8,6 +8,8 @@ Read top to bottom:
    the parametric fit (Approach 3: Huber loss on log-loss, L-BFGS from a grid of starts).
 
 Sources: Hoffmann et al. arXiv:2203.15556; Besiroglu et al. arXiv:2404.10102; Kaplan et al. arXiv:2001.08361.
+Their figures (constants, Table 3, the models' sizes and tokens) live in data/published/scaling.json and
+pretraining.json, read through `published`; this module holds the formulas.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 import numpy as np
 from scipy.optimize import minimize
+
+from .published import figure, group, rounding_bound
 
 ArrayLike = float | Sequence[float] | np.ndarray
 
@@ -133,25 +136,31 @@ class ChinchillaLaw:
         return float(np.sqrt(lo * hi))
 
 
+def published_law(name: str, label: str) -> ChinchillaLaw:
+    """The law whose constants E, A, B, alpha, beta are group `name` of data/published/scaling.json."""
+    c = {k: f.value for k, f in group("scaling", name).items()}
+    return ChinchillaLaw(c["E"], c["A"], c["B"], c["alpha"], c["beta"], label)
+
+
 # Hoffmann et al. App. D.2, as printed: "E + A/N^0.34 + B/D^0.28 with E = 1.69, A = 406.4, B = 410.7".
-CHINCHILLA_ROUNDED = ChinchillaLaw(1.69, 406.4, 410.7, 0.34, 0.28, "Chinchilla (printed, rounded)")
+CHINCHILLA_ROUNDED = published_law("chinchilla_rounded", "Chinchilla (printed, rounded)")
 # The same fit at the precision of the paper's TeX source (quoted by Besiroglu et al. 2024).
-CHINCHILLA_TEX = ChinchillaLaw(1.6934, 406.4, 410.7, 0.3392, 0.2849, "Chinchilla (TeX precision)")
+CHINCHILLA_TEX = published_law("chinchilla_tex", "Chinchilla (TeX precision)")
 # Epoch AI's refit of Hoffmann's own Fig. 4 data (Besiroglu et al., arXiv:2404.10102).
-EPOCH_REFIT = ChinchillaLaw(1.8172, 482.01, 2085.43, 0.3478, 0.3658, "Epoch AI refit")
+EPOCH_REFIT = published_law("epoch_refit", "Epoch AI refit")
 LAWS = (CHINCHILLA_ROUNDED, CHINCHILLA_TEX, EPOCH_REFIT)
 
 
 @dataclass(frozen=True)
 class KaplanLaw:
-    """Kaplan et al. 2020: L(N) = (N_c/N)^alpha_N, L(D) = (D_c/D)^alpha_D, N_opt ~ C^0.73 (§1.2-1.3)."""
+    """Kaplan et al. 2020: L(N) = (N_c/N)^alpha_N, L(D) = (D_c/D)^alpha_D, N_opt ~ C^a, D_opt ~ C^b (§1.2-1.3)."""
 
-    alpha_N: float = 0.076
-    N_c: float = 8.8e13  # non-embedding parameters
-    alpha_D: float = 0.095
-    D_c: float = 5.4e13  # tokens
-    a: float = 0.73  # N_opt proportional to C^a
-    b: float = 0.27  # D_opt proportional to C^b
+    alpha_N: float
+    N_c: float  # non-embedding parameters
+    alpha_D: float
+    D_c: float  # tokens
+    a: float  # N_opt proportional to C^a
+    b: float  # D_opt proportional to C^b
 
     def loss_n(self, n_params: ArrayLike) -> float | np.ndarray:
         """Loss of a model of N non-embedding parameters trained to convergence."""
@@ -161,27 +170,31 @@ class KaplanLaw:
         """Loss of a large model trained on D tokens with early stopping."""
         return _out((self.D_c / _positive("n_tokens", n_tokens)) ** self.alpha_D)
 
+    def allocation(self, compute_factor: float) -> tuple[float, float]:
+        """(model-size factor, token factor) when compute grows by `compute_factor`: (k^a, k^b)."""
+        k = float(_positive("compute_factor", compute_factor))
+        return k**self.a, k**self.b
 
-KAPLAN = KaplanLaw()
+
+KAPLAN = KaplanLaw(**{k: f.value for k, f in group("scaling", "kaplan").items()})
+
+
+def kaplan_param_count(n_layers: int, d_model: int) -> float:
+    """Kaplan §2.1: N ~ 12 n_layer d_model^2 non-embedding parameters (d_attn = d_ff/4 = d_model, no biases)."""
+    return 12.0 * float(_positive("n_layers", n_layers)) * float(_positive("d_model", d_model)) ** 2
+
+
+def _table3() -> tuple[tuple[str, float, str, str], ...]:
+    """Chinchilla Table 3 rows from data/published/scaling.json: (label, parameters, printed FLOPs, printed tokens)."""
+    t3 = group("scaling", "chinchilla_table3")
+    labels = dict.fromkeys(item.split("/")[0] for item in t3)  # row labels in file order
+    return tuple(
+        (lb, t3[f"{lb}/params"].value, t3[f"{lb}/flops"].printed, t3[f"{lb}/tokens"].printed) for lb in labels
+    )
+
 
 # Chinchilla Table 3 (Approach 1 projections) as printed: parameters (the chosen inputs), FLOPs, tokens.
-CHINCHILLA_TABLE3 = (
-    ("400M", 400e6, "1.92e19", "8.0e9"),
-    ("1B", 1e9, "1.21e20", "20.2e9"),
-    ("10B", 10e9, "1.23e22", "205.1e9"),
-    ("67B", 67e9, "5.76e23", "1.5e12"),
-    ("175B", 175e9, "3.85e24", "3.7e12"),
-    ("280B", 280e9, "9.90e24", "5.9e12"),
-    ("520B", 520e9, "3.43e25", "11.0e12"),
-    ("1T", 1e12, "1.27e26", "21.2e12"),
-    ("10T", 10e12, "1.30e28", "216.2e12"),
-)
-
-
-def rounding_bound(printed: str) -> float:
-    """Largest relative error a printed number can hide: half a unit of its last digit ('1.92e19' -> 0.26 %)."""
-    mantissa = Decimal(printed.lower().split("e")[0])
-    return 0.5 * 10.0 ** mantissa.as_tuple().exponent / float(mantissa)
+CHINCHILLA_TABLE3 = _table3()
 
 
 def table3_check() -> list[dict]:
@@ -222,23 +235,32 @@ class TrainedModel:
     source: str
 
 
-REAL_MODELS = (  # sources: ../shared/reference_figures.md sections 2.1, 3.1, 3.2, 4, 9
-    TrainedModel("GPT-3", 175e9, 300e9, "Chinchilla Table 1; Brown et al. Table D.1"),
-    TrainedModel("Gopher", 280e9, 300e9, "Chinchilla Table 1"),
-    TrainedModel("MT-NLG", 530e9, 270e9, "Chinchilla Table 1"),
-    TrainedModel("Chinchilla", 70e9, 1.4e12, "Chinchilla Table 1"),
-    TrainedModel("LLaMA-1 7B", 6.7e9, 1.0e12, "LLaMA Table 2"),
-    TrainedModel("LLaMA-1 13B", 13.0e9, 1.0e12, "LLaMA Table 2"),
-    TrainedModel("LLaMA-1 33B", 32.5e9, 1.4e12, "LLaMA Table 2"),
-    TrainedModel("LLaMA-1 65B", 65.2e9, 1.4e12, "LLaMA Table 2"),
-    TrainedModel("Llama-2 7B", 6.738e9, 2.0e12, "Llama 2 Table 1; exact count from the HF config"),
-    TrainedModel("Llama-2 13B", 13.0e9, 2.0e12, "Llama 2 Table 1"),
-    TrainedModel("Llama-2 70B", 69.0e9, 2.0e12, "Llama 2 Table 1; count derived from the config"),
-    TrainedModel("Llama-3 8B", 8.03e9, 15e12, "Llama 3 model card ('over 15T' tokens)"),
-    TrainedModel("Llama-3 70B", 70e9, 15e12, "Llama 3 model card ('over 15T' tokens)"),
-    TrainedModel("Llama-3.1 405B", 405e9, 15.6e12, "Llama 3 Herd paper, arXiv:2407.21783"),
-    TrainedModel("StarCoderBase", 15.5e9, 1.0e12, "StarCoder abstract"),
-)
+def published_model(name: str, params: tuple[str, str], tokens: tuple[str, str]) -> TrainedModel:
+    """A model from two published figures, each named by (file, key) in data/published."""
+    n, d = figure(*params), figure(*tokens)
+    where = f"{n.location} (parameters); {d.location} (tokens)"
+    source = f"{n.source}: {where}" if n.source == d.source else f"{n.cite()}; {d.cite()}"
+    return TrainedModel(name, float(n.value), float(d.value), source)
+
+
+_PT, _SC, _PL = "pretraining", "scaling", "planning"
+REAL_MODELS = (  # each figure's home: data/published/<file>.json
+    published_model("GPT-3", (_PT, "gpt3_params"), (_PT, "gpt3_tokens")),
+    published_model("Gopher", (_SC, "chinchilla_table1/Gopher/params"), (_SC, "chinchilla_table1/Gopher/tokens")),
+    published_model("MT-NLG", (_SC, "chinchilla_table1/MT-NLG/params"), (_SC, "chinchilla_table1/MT-NLG/tokens")),
+    published_model("Chinchilla", (_SC, "chinchilla_table1/Chinchilla/params"), (_SC, "chinchilla_table1/Chinchilla/tokens")),
+    published_model("LLaMA-1 7B", (_PL, "alpaca_params"), (_PL, "llama1_7b_tokens")),  # Alpaca's base is LLaMA-1 7B
+    published_model("LLaMA-1 13B", (_PT, "llama1_13b_params"), (_PT, "llama1_13b_tokens")),
+    published_model("LLaMA-1 33B", (_PT, "llama1_33b_params"), (_PT, "llama1_33b_tokens")),
+    published_model("LLaMA-1 65B", (_PT, "llama1_65b_params"), (_PL, "llama1_65b_tokens")),
+    published_model("Llama-2 7B", (_PT, "llama2_7b_params"), (_PT, "llama2_tokens")),
+    published_model("Llama-2 13B", (_PT, "llama2_13b_params"), (_PT, "llama2_tokens")),
+    published_model("Llama-2 70B", (_PT, "llama2_70b_params"), (_PT, "llama2_tokens")),
+    published_model("Llama-3 8B", (_PT, "llama3_8b_params"), (_PT, "llama3_tokens")),
+    published_model("Llama-3 70B", (_PT, "llama3_70b_params"), (_PT, "llama3_tokens")),
+    published_model("Llama-3.1 405B", (_PT, "llama31_405b_params"), (_PT, "llama31_405b_tokens")),
+    published_model("StarCoderBase", (_PT, "starcoder_params"), (_PT, "starcoder_tokens")),
+)  # fmt: skip
 
 
 def size_vs_optimal(law: ChinchillaLaw, n_params: ArrayLike, n_tokens: ArrayLike) -> float | np.ndarray:

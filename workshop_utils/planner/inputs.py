@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
+from .. import published as _published
 from ..hardware import gpu
 from ..memory import Architecture
 from ..params import KNOWN_CONFIGS, build_on_meta, known_config
@@ -16,14 +17,14 @@ from ..paths import repo_root
 from ..quant import LLAMA1, llama1_config
 
 
-@lru_cache(maxsize=1)
 def published() -> dict[str, dict]:
-    """The published figures this module re-derives (data/published/planning.json), by key."""
-    return json.loads((repo_root() / "data" / "published" / "planning.json").read_text())["figures"]
+    """The published figures this module re-derives (data/published/planning.json), by key: rows with a "value"."""
+    return _published.rows("planning")
 
 
 def fig(key: str) -> float:
-    return float(published()[key]["value"])
+    """The value of planning figure `key` as a float; a clear error naming the closest keys for an unknown one."""
+    return float(_published.value("planning", key))
 
 
 # --------------------------------------------------------------------------------------------- inputs
