@@ -68,7 +68,10 @@ def test_pii_precision_recall(ci_run):
     s = score_pii(res.kept)
     assert s.injected >= 100
     assert s.recall >= 0.99, s.misses
-    assert s.precision >= 0.95, s.false_positives
+    assert s.precision >= 0.99, s.false_positives
+    table = s.table().set_index("kind")  # every kind reaches the stage and meets the goal on its own
+    assert (table["injected"] > 0).all() and (table["recall"] >= 0.99).all(), table
+    assert (table["precision"] >= 0.99).all(), s.false_positives
     for row in res.kept:  # every replacement is counted once, in the column of its kind
         added = sum(row["text"].count(t) - row["text_before_pii"].count(t) for t in TOKENS.values())
         assert added == sum(row[f"pii_{k}"] for k in TOKENS)

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from .fake_pii import pii_sentence
+
 TRUTHS = ("keep", "broken", "non_english", "low_quality", "duplicate")
 NON_ENGLISH_LOCALES = ("de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pl_PL", "ru_RU", "cs_CZ")
 
@@ -157,32 +159,6 @@ def code_chunks(lines_per_chunk: int = 120) -> tuple[tuple[str, str], ...]:
 # ---------------------------------------------------------------------------------------------
 # Generated parts: PII, web boilerplate, junk
 # ---------------------------------------------------------------------------------------------
-_PHONE_FORMATS = (
-    "({a}) {b}-{c}",
-    "{a}-{b}-{c}",
-    "{a}.{b}.{c}",
-    "+1 {a} {b} {c}",
-    "+1-{a}-{b}-{c}",
-    "+44 20 {d} {e}",
-    "+49 30 {f}",
-    "+33 1 {g}",
-)
-
-
-def fake_phone(rng: random.Random) -> str:
-    """A phone number in one of several common national/international formats."""
-    fmt = rng.choice(_PHONE_FORMATS)
-    return fmt.format(
-        a=rng.randint(201, 989),
-        b=rng.randint(200, 999),
-        c=f"{rng.randint(0, 9999):04d}",
-        d=f"{rng.randint(0, 9999):04d}",
-        e=f"{rng.randint(0, 9999):04d}",
-        f=f"{rng.randint(1000000, 99999999)}",
-        g=" ".join(f"{rng.randint(0, 99):02d}" for _ in range(4)),
-    )
-
-
 def fake_secret(rng: random.Random) -> tuple[str, str]:
     """A (variable name, secret value) pair shaped like a real cloud/API credential."""
     up = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -384,18 +360,6 @@ def article_paragraphs(rng: random.Random) -> list[str]:
     """4-7 prose paragraphs drawn from the documentation pool."""
     pool = english_paragraphs()
     return [pool[i] for i in rng.sample(range(len(pool)), rng.randint(4, 7))]
-
-
-def pii_sentence(rng: random.Random, f: _Fakers) -> tuple[str, list[tuple[str, str]]]:
-    """A contact sentence with an e-mail and a phone number (and sometimes an IP address)."""
-    email, phone = f.en.email(), fake_phone(rng)
-    pii = [("email", email), ("phone", phone)]
-    text = f"For questions about this article, write to {email} or call {phone} during office hours."
-    if rng.random() < 0.3:
-        ip = f.en.ipv4_public()
-        text += f" Readers reported the outage from the address {ip} on Monday."
-        pii.append(("ip", ip))
-    return text, pii
 
 
 def non_english_page(rng: random.Random, f: _Fakers) -> tuple[str, str]:

@@ -17,7 +17,7 @@ import pandas as pd
 from .dedup import exact_dedup, minhash_near_dedup
 from .extract import MAX_DOC_BYTES, decode, extract
 from .langid import LANG_THRESHOLD, identify_language
-from .pii import detect_pii_values, mask_pii
+from .pii import TOKENS, detect_pii_values, mask_pii
 from .quality import quality_stage
 
 STAGES = ("input", "extract", "langid", "quality", "exact_dedup", "near_dedup")
@@ -296,9 +296,12 @@ def confusion(result: PipelineResult) -> pd.DataFrame:
     return tab[[c for c in (*STAGES, "kept") if c in tab.columns]]
 
 
+_PII_COUNTS = ("injected", "caught", "detections", "true_detections")
+
+
 @dataclass
 class PIIScore:
-    """Detection quality of the PII stage on the injected (ground-truth) values."""
+    """Detection quality of the PII stage on the injected (ground-truth) values, in total and per kind."""
 
     injected: int
     caught: int
@@ -306,6 +309,7 @@ class PIIScore:
     true_detections: int
     misses: list[tuple[str, str, str]]  # (doc id, type, value)
     false_positives: list[tuple[str, str, str]]  # (doc id, kind, string)
+    by_kind: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> the four counts above
 
     @property
     def recall(self) -> float:
@@ -315,28 +319,44 @@ class PIIScore:
     def precision(self) -> float:
         return self.true_detections / self.detections if self.detections else float("nan")
 
+    def table(self) -> pd.DataFrame:
+        """One row per kind (and 'all'): injected, caught, recall, detections, true detections, precision."""
+        rows = [{"kind": k, **c} for k, c in self.by_kind.items()]
+        totals = (self.injected, self.caught, self.detections, self.true_detections)
+        rows.append({"kind": "all", **dict(zip(_PII_COUNTS, totals))})
+        df = pd.DataFrame(rows)
+        df["recall"] = df["caught"] / df["injected"].where(df["injected"] > 0)
+        df["precision"] = df["true_detections"] / df["detections"].where(df["detections"] > 0)
+        return df[["kind", "injected", "caught", "recall", "detections", "true_detections", "precision"]]
+
 
 def score_pii(kept) -> PIIScore:
-    """Recall: injected values present before masking and gone after; precision: detections that are injected."""
-    injected = caught = detections = true_det = 0
+    """Score masking against the injected values present before masking (kinds must agree).
+
+    Recall: a value is caught when one detection of its kind covers all of it and it is gone afterwards (a
+    partly masked value is a miss). Precision: a detection is true when it covers or lies inside an injected
+    value of its kind; anything else (a date, a price, a version masked as PII) is a false positive.
+    """
+    counts = {k: dict.fromkeys(_PII_COUNTS, 0) for k in TOKENS}
     misses, fps = [], []
     for row in kept:
         before, after = row["text_before_pii"], row["text"]
         values = [(t, v) for t, v in zip(row["pii_types"], row["pii_values"]) if v in before]
+        found = detect_pii_values(before)
         for t, v in values:
-            injected += 1
-            if v in after:
-                misses.append((row["id"], t, v))
+            counts[t]["injected"] += 1
+            if v not in after and any(k == t and v in s for k, s in found):
+                counts[t]["caught"] += 1
             else:
-                caught += 1
-        truth_values = [v for _, v in values]
-        for kind, s in detect_pii_values(before):
-            detections += 1
-            if any(s in v or v in s for v in truth_values):
-                true_det += 1
+                misses.append((row["id"], t, v))
+        for kind, s in found:
+            counts[kind]["detections"] += 1
+            if any(t == kind and (v in s or s in v) for t, v in values):
+                counts[kind]["true_detections"] += 1
             else:
                 fps.append((row["id"], kind, s))
-    return PIIScore(injected, caught, detections, true_det, misses, fps)
+    total = {c: sum(k[c] for k in counts.values()) for c in _PII_COUNTS}
+    return PIIScore(**total, misses=misses, false_positives=fps, by_kind=counts)
 
 
 @lru_cache(maxsize=2)
