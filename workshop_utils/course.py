@@ -43,7 +43,7 @@ MODULES: tuple[Module, ...] = (
         2,
         "02_data_pipeline.ipynb",
         "Pre-training data",
-        "a raw mini crawl cleaned by ~90 %: language ID, quality, dedup, PII",
+        "a raw mini crawl cleaned, every document accounted for; the total follows the mix",
     ),
     Module(
         3,
@@ -55,7 +55,7 @@ MODULES: tuple[Module, ...] = (
         4,
         "04_memory_and_mixed_precision.ipynb",
         "Memory math and mixed precision",
-        "why 7B needs 140 GB+ to train: predicted and measured",
+        "what training a 7B model holds in memory: predicted and measured",
     ),
     Module(
         5,
