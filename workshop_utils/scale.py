@@ -22,6 +22,7 @@ from transformers import LlamaConfig
 from . import published
 from .hardware import gpu
 from .params import count_parameters, known_config
+from .scaling import training_flops_with_attention
 
 A100_BF16_PEAK = gpu("a100-80gb").peak_flops  # FLOP/s, dense bf16 (data/published/hardware.json)
 SECONDS_PER_HOUR = 3600.0
@@ -62,7 +63,7 @@ def flops_per_token(n_params: int, n_layers: int, d_model: int, context: int) ->
     ):
         if not isinstance(value, int) or value <= 0:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return 6.0 * n_params + 12.0 * n_layers * d_model * context
+    return float(training_flops_with_attention(n_params, 1, n_layers, d_model, context))  # one home: module 06
 
 
 def model_flops_per_token(model: torch.nn.Module, context: int) -> float:

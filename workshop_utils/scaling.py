@@ -166,10 +166,6 @@ class KaplanLaw:
         """Loss of a model of N non-embedding parameters trained to convergence."""
         return _out((self.N_c / _positive("n_params", n_params)) ** self.alpha_N)
 
-    def loss_d(self, n_tokens: ArrayLike) -> float | np.ndarray:
-        """Loss of a large model trained on D tokens with early stopping."""
-        return _out((self.D_c / _positive("n_tokens", n_tokens)) ** self.alpha_D)
-
     def allocation(self, compute_factor: float) -> tuple[float, float]:
         """(model-size factor, token factor) when compute grows by `compute_factor`: (k^a, k^b)."""
         k = float(_positive("compute_factor", compute_factor))
