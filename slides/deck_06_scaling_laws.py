@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
-from workshop_utils.scaling import CHINCHILLA_TEX, LAWS, REAL_MODELS, size_vs_optimal, training_flops
+from workshop_utils import published
+from workshop_utils.config import get_profile
+from workshop_utils.paths import repo_root
+from workshop_utils.scaling import (
+    APPROACH2_A,
+    CHINCHILLA_TEX,
+    KAPLAN,
+    LAWS,
+    REAL_MODELS,
+    bootstrap_isoflop,
+    fit_isoflop,
+    size_vs_optimal,
+    training_flops,
+)
+from workshop_utils.sweep import load_sweep, stored_label
 
-GOPHER_BUDGET = 5.76e23  # FLOPs, Hoffmann et al. 2022, Fig. 2 caption (reference_figures.md)
+GOPHER_BUDGET = published.value("scaling", "gopher_budget")  # FLOPs, Hoffmann et al. 2022 (data/published)
 
 
 def build(d) -> None:
@@ -69,4 +84,38 @@ def build(d) -> None:
         "Over-training trades extra training compute for cheaper inference: the notebook computes the break-even.",
         figure=fig,
     )
+    _our_sweep_slide(d)
     d.run_table_slide()
+
+
+def _our_sweep_slide(d) -> None:
+    """What the stored cpu IsoFLOP sweep can and cannot decide (the notebook asserts the same)."""
+    stored = load_sweep(repo_root() / "data" / "scaling" / "sweep_cpu.json")
+    df = pd.DataFrame(stored["records"])
+    fit = fit_isoflop(df["params"], df["budget"], df["loss"])
+    boots = bootstrap_isoflop(
+        df["params"], df["budget"], df["loss"], n_boot=get_profile("cpu").scaling.n_boot
+    )
+    lo, hi = np.percentile(boots, 10), np.percentile(boots, 90)
+    used = sorted(fit.used)
+    d.value("sweep_a", fit.a, "{:.2f}")
+    d.value("sweep_lo", lo, "{:.2f}")
+    d.value("sweep_hi", hi, "{:.2f}")
+    d.value("sweep_span", used[-1] / used[0], "{:.0f}")
+    d.value("sweep_label", stored_label(stored))
+    d.value("kaplan_a", KAPLAN.a, "{:.2f}")
+    inside = lo <= KAPLAN.a <= hi and lo <= APPROACH2_A[0] <= hi  # Chinchilla Approach 2 (Table 2)
+    verdict = (
+        "cannot tell Chinchilla's exponent from Kaplan's {kaplan_a}"
+        if inside
+        else "excludes one published exponent"
+    )
+    d.slide(
+        "Our own sweep: what it can decide",
+        [
+            "bracketed budgets span {sweep_span}x in compute; a = {sweep_a}, bootstrap interval [{sweep_lo}, {sweep_hi}]",
+            f"bigger budgets want bigger models; the interval {verdict}",
+            "{sweep_label}: one learning rate, one seed, tiny models",
+        ],
+        "Ask before the checkpoint: what would it take to separate the two exponents? (More budgets, wider.)",
+    )

@@ -173,6 +173,16 @@ class KaplanLaw:
 
 
 KAPLAN = KaplanLaw(**{k: f.value for k, f in group("scaling", "kaplan").items()})
+# Chinchilla's Approach 2 (IsoFLOP profiles) exponent with its 10-90 % interval, Table 2: what our sweep
+# is compared with in module 06.
+APPROACH2_A = tuple(
+    figure("scaling", key).value
+    for key in (
+        "chinchilla_table2/approach2_a",
+        "chinchilla_table2/approach2_a_p10",
+        "chinchilla_table2/approach2_a_p90",
+    )
+)  # (a, 10th percentile, 90th percentile)
 
 
 def kaplan_param_count(n_layers: int, d_model: int) -> float:
