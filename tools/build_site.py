@@ -219,6 +219,17 @@ def _headline(metric: dict[str, Any]) -> str:
     return f"{metric['name']} = {metric['value']:.4g} {metric.get('unit', '')}".strip() if metric else "-"
 
 
+def _predicted_label(table: dict[str, Any]) -> str:
+    """The predicted column's header, as the run table names it."""
+    return (table.get("predicted_t4") or {}).get("label", "predicted T4 s")  # older tables carry no label
+
+
+def _predicted(row: dict[str, Any]) -> str:
+    """A row's predicted T4 seconds, marked as predicted ('' when the run table has none)."""
+    value = row.get("predicted_t4_s")
+    return "" if value is None else f"{value:.1f} (predicted)"
+
+
 def _index_html(table: dict[str, Any], pages: dict[str, dict[str, Any]], bench, slides) -> str:
     """The course index page."""
     e = html.escape
@@ -232,8 +243,8 @@ def _index_html(table: dict[str, Any], pages: dict[str, dict[str, Any]], bench, 
         f"(requested <code>{e(str(table.get('requested', '?')))}</code>), run {e(str(table.get('date', '?')))} "
         f"on {e(str(table.get('machine', '?')))}. Every page works offline.</p>",
         "<h2>Modules</h2><table><tr><th>#</th><th>module</th><th>status</th><th>seconds "
-        f"(budget {e(str(table.get('budget_s', '?')))})</th><th>cells &gt; {LIVE_BUDGET_S:g} s (with fast path)</th>"
-        "<th>headline metric</th><th>Colab</th></tr>",
+        f"(budget {e(str(table.get('budget_s', '?')))})</th><th>{e(_predicted_label(table))}</th>"
+        f"<th>cells &gt; {LIVE_BUDGET_S:g} s (with fast path)</th><th>headline metric</th><th>Colab</th></tr>",
     ]
     ok = 0
     for m in MODULES:
@@ -249,16 +260,20 @@ def _index_html(table: dict[str, Any], pages: dict[str, dict[str, Any]], bench, 
             head = e(_headline(row.get("metric") or {}))
             slow = row.get("slow_cells")
             live = "" if slow is None else f"{len(slow)} ({sum(c['fast_path'] for c in slow)})"
+            pred = _predicted(row)
         else:
-            status, secs, head, live = '<span class="missing">not run</span>', "", "", ""
+            status, secs, head, live, pred = '<span class="missing">not run</span>', "", "", "", ""
         colab = f'<a href="{e(colab_url("notebooks/" + m.notebook))}">open</a>'
         parts.append(
             f"<tr><td>{m.number:02d}</td><td>{name}</td><td>{status}</td><td class='num'>{secs}</td>"
-            f"<td class='num'>{live}</td><td>{head}</td><td>{colab}</td></tr>"
+            f"<td class='num'>{pred}</td><td class='num'>{live}</td><td>{head}</td><td>{colab}</td></tr>"
         )
     parts.append(
         f"<tr><td></td><td><b>total</b></td><td>{ok}/{len(rows_by_nb)} ok</td>"
-        f"<td class='num'>{table.get('total_s', 0):.1f}</td><td></td><td></td><td></td></tr></table>"
+        f"<td class='num'>{table.get('total_s', 0):.1f}</td><td></td><td></td><td></td><td></td></tr></table>"
+        "<p>The predicted column is a prediction for the notebook's <code>gpu</code> profile on a T4, opened "
+        "alone (counted FLOPs over published peaks at a stated utilisation: "
+        "<code>python -m workshop_utils.gpu_predict</code>), not a measurement.</p>"
     )
     extra = [nb for nb in pages if nb not in known]
     if extra:

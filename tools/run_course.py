@@ -25,6 +25,21 @@ from workshop_utils.config import BUDGET_SECONDS, resolve_profile_name  # noqa: 
 from workshop_utils.course import MODULES, kernel_config  # noqa: E402
 from workshop_utils.fastpath import LIVE_BUDGET_S, loaded_keys, slow_cells  # noqa: E402
 
+# The run table's predicted column: workshop_utils.gpu_predict's prediction from counted FLOPs, never measured.
+PREDICTED_LABEL = "predicted T4 s (gpu profile, alone)"
+
+
+def predicted_t4() -> tuple[dict[str, float], str]:
+    """Predicted T4 seconds of each notebook's gpu profile (workshop_utils.gpu_predict), and an error text if none."""
+    try:
+        from workshop_utils.gpu_predict import predict
+
+        return predict("t4-16gb", alone=True), ""
+    except Exception as e:  # noqa: BLE001 - the run goes on; the table says why the column is empty
+        err = f"no prediction: {type(e).__name__}: {e}"
+        print(f"warning: {PREDICTED_LABEL}: {err}", flush=True)
+        return {}, err
+
 
 def run_notebook(
     src: Path, dst: Path, profile: str, env: dict[str, str], timeout: int
@@ -104,6 +119,7 @@ def main() -> int:
         env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
     names = args.only or [m.notebook for m in MODULES if (ROOT / "notebooks" / m.notebook).exists()]
     budget = BUDGET_SECONDS[profile]
+    predicted, predicted_err = predicted_t4()
     rows, failed = [], 0
     for name in names:
         src = ROOT / "notebooks" / name
@@ -131,6 +147,7 @@ def main() -> int:
                 "status": status,
                 "seconds": round(seconds, 1),
                 "over_budget": seconds > budget,
+                "predicted_t4_s": None if name not in predicted else round(predicted[name], 1),
                 "metric": metric,
                 "error": err,
                 "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),  # noqa: UP017 - py3.10
@@ -160,12 +177,17 @@ def main() -> int:
         "total_s": round(total, 1),
         "machine": f"{platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "predicted_t4": {
+            "label": PREDICTED_LABEL,
+            "source": "python -m workshop_utils.gpu_predict",
+            "error": predicted_err,
+        },
         "rows": rows,
     }
     (out / "run_table.json").write_text(json.dumps(table, indent=2))
     lines = [
-        f"| notebook | status | seconds (budget {budget}) | cells > {LIVE_BUDGET_S:g} s (with fast path) | headline |",
-        "|---|---|---|---|---|",
+        f"| notebook | status | seconds (budget {budget}) | {PREDICTED_LABEL} | cells > {LIVE_BUDGET_S:g} s (with fast path) | headline |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         m = r["metric"]
@@ -173,8 +195,9 @@ def main() -> int:
         head += f" (fast path: {', '.join(r['fast_path_keys'])} stored)" if r["fast_path"] else ""
         flag = " (over budget)" if r["over_budget"] else ""
         live = f"{len(r['slow_cells'])} ({sum(c['fast_path'] for c in r['slow_cells'])})"
-        lines.append(f"| {r['notebook']} | {r['status']} | {r['seconds']}{flag} | {live} | {head} |")
-    lines.append(f"| **total** | {len(rows) - failed}/{len(rows)} ok | {total:.1f} | | |")
+        pred = "-" if r["predicted_t4_s"] is None else f"{r['predicted_t4_s']} (predicted)"
+        lines.append(f"| {r['notebook']} | {r['status']} | {r['seconds']}{flag} | {pred} | {live} | {head} |")
+    lines.append(f"| **total** | {len(rows) - failed}/{len(rows)} ok | {total:.1f} | | | |")
     (out / "run_table.md").write_text("\n".join(lines) + "\n")
     print("\n" + "\n".join(lines))
     if args.record:
