@@ -23,12 +23,8 @@ import run_gpu_profile as R  # noqa: E402
 NOTEBOOKS = [m.notebook for m in MODULES]
 # Predicted over 10 minutes on a T4 with today's gpu profile (config.py is the lead's to change; the report
 # names the change). strict: once a notebook fits, its entry must go, and any other notebook over budget fails.
-OVER_ON_T4 = {
-    "01_architecture_evolution.ipynb": "the four tiny models train on the CPU (train_tiny) at the gpu sizes",
-    "02_data_pipeline.ipynb": "200,000 documents through the CPU pipeline",
-    "03_tokenization_and_pretraining.ipynb": "3000 pre-training steps of 64 x 256 tokens",
-    "07_supervised_finetuning.ipynb": "re-trains module 03's model, then 10,000 SFT steps",
-    "08_lora_and_qlora.ipynb": "re-trains module 03's model, then 8 fine-tuning runs of 1500 steps",
+OVER_ON_T4 = {  # notebooks predicted over 10 min on a T4, at the cleaning rate recorded in benchmarks/results
+    "02_data_pipeline.ipynb": "200,000 documents through the CPU pipeline at the recorded docs/s",
 }
 
 
@@ -209,7 +205,8 @@ def test_gpu_script_main_loop_on_a_fake_gpu(monkeypatch, tmp_path):
         return {"notebook": nb, "status": "ok", "seconds": 5.0, "metric": {"name": "m", "value": 1.0}}
 
     monkeypatch.setattr(R, "run_one", fake_run)
-    only = [NOTEBOOKS[0], NOTEBOOKS[1], NOTEBOOKS[9]]  # 01 is predicted far over any budget on a T4
+    only = [NOTEBOOKS[0], NOTEBOOKS[2], NOTEBOOKS[9]]  # 02 is predicted over a 300 s budget on a T4
+    assert G.predict("t4-16gb")[NOTEBOOKS[2]] > 300
     assert R.main(["--budget-s", "300", "--results", str(tmp_path), "--only", *only]) == 0
     assert ran == [NOTEBOOKS[0], NOTEBOOKS[9]]
     result = json.loads((tmp_path / "gpu_vs_predicted.json").read_text())
