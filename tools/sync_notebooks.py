@@ -5,7 +5,8 @@
 
 Generated parts: the "Open in Colab" badge in the first markdown cell (URL from the notebook's path and the
 one GitHub slug) and the first code cell (the Colab setup cell). A notebook must also have a code cell
-tagged `parameters` that sets PROFILE.
+tagged `parameters` that sets PROFILE, and no cell hidden with `jupyter.source_hidden` (Colab ignores it:
+solutions live in `workshop_utils/solutions/` and a notebook shows one with `show_solution(module, n)`).
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ def problems_and_fix(path: Path, fix: bool) -> list[str]:
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     if len(params) != 1 or "PROFILE" not in params[0].source:
         problems.append("needs exactly one code cell tagged 'parameters' that sets PROFILE")
+    hidden = [i for i, c in enumerate(nb.cells) if c.metadata.get("jupyter", {}).get("source_hidden")]
+    if hidden:  # not fixed automatically: a hidden solution moves into workshop_utils/solutions/ by hand
+        problems.append(f"cells {hidden} hide their source (Colab ignores it): use show_solution(module, n)")
     for cell in code:
         if cell.get("outputs") or cell.get("execution_count"):
             problems.append("has outputs (never commit outputs)")

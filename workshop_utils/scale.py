@@ -63,7 +63,9 @@ def flops_per_token(n_params: int, n_layers: int, d_model: int, context: int) ->
     ):
         if not isinstance(value, int) or value <= 0:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return float(training_flops_with_attention(n_params, 1, n_layers, d_model, context))  # one home: module 06
+    return float(
+        training_flops_with_attention(n_params, 1, n_layers, d_model, context)
+    )  # one home: module 06
 
 
 def model_flops_per_token(model: torch.nn.Module, context: int) -> float:
