@@ -11,7 +11,6 @@ measured here (on the profile's grid, best of `--repeats`).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.timing import best_time, machine, write_results  # noqa: E402
 from workshop_utils import scaling as sc  # noqa: E402
 from workshop_utils.config import PROFILE_NAMES, get_profile  # noqa: E402
+from workshop_utils.sweep import load_sweep  # noqa: E402
 
 SWEEP = ROOT / "data" / "scaling" / "sweep_cpu.json"  # the stored sweep module 06 fits
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     grid = get_profile(args.profile).scaling.grid
-    records = json.loads(SWEEP.read_text())["records"]
+    records = load_sweep(SWEEP)["records"]  # refused if stale, as in module 06
     cols = [[r[k] for r in records] for k in ("params", "tokens", "loss")]
     seconds, fit = best_time(lambda: sc.fit_parametric(*cols, grid=grid), args.repeats)
     report = {
