@@ -631,7 +631,10 @@ def crawl_dataset(docs: list[Doc]):
             "pii_values": datasets.Sequence(datasets.Value("string")),
         }
     )
-    return datasets.Dataset.from_list([d.as_record() for d in docs], features=features)
+    import pyarrow as pa
+
+    columns = {name: [getattr(d, name) for d in docs] for name in features}
+    return datasets.Dataset(pa.Table.from_pydict(columns, schema=features.arrow_schema))  # no row encoding
 
 
 def crawl_sha256(docs: list[Doc]) -> str:

@@ -28,11 +28,11 @@ except ImportError:  # the optional extra is not installed
     BaseFilter = PipelineStep = object  # type: ignore[misc,assignment]
 
 from .dedup import exact_dedup, minhash_near_dedup
-from .extract import MAX_DOC_BYTES, decode, extract
-from .langid import LANG_THRESHOLD, identify_language
+from .extract import MAX_DOC_BYTES
+from .langid import LANG_THRESHOLD
 from .pii import mask_pii
 from .pipeline import PipelineConfig
-from .quality import quality_stage
+from .stages import decode_batch, extract_batch, langid_batch, quality_batch
 
 _B64 = "b64:"  # prefix, so an empty document is never an empty field (datatrove's reader skips those)
 
@@ -61,7 +61,32 @@ def write_crawl_jsonl(docs: list, folder: str | Path, n_shards: int = 2) -> list
     return paths
 
 
-class DecodeFilter(BaseFilter):
+_BATCH = 256  # documents per filter_batch call, as the `datasets` pipeline's batches
+
+
+def _verdicts(batch: list, texts: list[str], reasons: list[str], stage: str) -> list[bool | tuple[bool, str]]:
+    """datatrove filter results of a stage's (texts, reasons): kept documents take their new text."""
+    out: list[bool | tuple[bool, str]] = []
+    for doc, text, reason in zip(batch, texts, reasons):
+        if reason:
+            out.append((False, f"{stage}:{reason}"))
+        else:
+            doc.text = text
+            out.append(True)
+    return out
+
+
+class _BatchFilter(BaseFilter):
+    """A filter that runs one of `stages.py`'s batch functions on `_BATCH` documents at a time."""
+
+    def __init__(self, exclusion_writer=None) -> None:
+        super().__init__(exclusion_writer, batch_size=_BATCH)
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        return self.filter_batch([doc])[0]
+
+
+class DecodeFilter(_BatchFilter):
     """Stage input: base64 raw bytes -> text; drops empty, whitespace, binary and oversize documents."""
 
     name = "decode"
@@ -70,27 +95,22 @@ class DecodeFilter(BaseFilter):
         super().__init__(exclusion_writer)
         self.max_doc_bytes = max_doc_bytes
 
-    def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        raw = base64.b64decode(doc.text.removeprefix(_B64))
-        r = decode(raw, self.max_doc_bytes)
-        doc.text = r.text if r.keep else doc.text
-        return True if r.keep else (False, f"input:{r.reason}")
+    def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
+        raws = [base64.b64decode(doc.text.removeprefix(_B64)) for doc in batch]
+        return _verdicts(batch, *decode_batch(raws, self.max_doc_bytes), "input")
 
 
-class ExtractFilter(BaseFilter):
+class ExtractFilter(_BatchFilter):
     """Stage extract: trafilatura on web pages."""
 
     name = "extract"
 
-    def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        r = extract(doc.text, doc.metadata["kind"])
-        if r.keep:
-            doc.text = r.text
-            return True
-        return False, f"extract:{r.reason}"
+    def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
+        kinds = [doc.metadata["kind"] for doc in batch]
+        return _verdicts(batch, *extract_batch([doc.text for doc in batch], kinds), "extract")
 
 
-class LangIdFilter(BaseFilter):
+class LangIdFilter(_BatchFilter):
     """Stage langid: LID-176 (bundled), English with score >= threshold; code skips it."""
 
     name = "langid"
@@ -99,26 +119,20 @@ class LangIdFilter(BaseFilter):
         super().__init__(exclusion_writer)
         self.threshold = threshold
 
-    def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if doc.metadata["kind"] == "code":
-            return True
-        lang, score = identify_language(doc.text)
-        if lang == "en" and score >= self.threshold:
-            return True
-        return False, "langid:" + (f"not_english:{lang}" if lang != "en" else "low_lang_score")
+    def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
+        texts, kinds = [doc.text for doc in batch], [doc.metadata["kind"] for doc in batch]
+        _, _, reasons = langid_batch(texts, kinds, self.threshold)
+        return _verdicts(batch, texts, reasons, "langid")
 
 
-class QualityFilter(BaseFilter):
+class QualityFilter(_BatchFilter):
     """Stage quality: Gopher repetition + quality, C4 (rewrites lines), code filters."""
 
     name = "quality"
 
-    def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        text, verdict = quality_stage(doc.text, doc.metadata["kind"])
-        if verdict.keep:
-            doc.text = text
-            return True
-        return False, f"quality:{verdict.rule}"
+    def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
+        kinds = [doc.metadata["kind"] for doc in batch]
+        return _verdicts(batch, *quality_batch([doc.text for doc in batch], kinds), "quality")
 
 
 class GlobalDedupPII(PipelineStep):

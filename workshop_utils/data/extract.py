@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 MAX_DOC_BYTES = 2 * 2**20  # larger raw documents are rejected before any parsing (a 10 MB page is not text)
 
@@ -39,15 +40,23 @@ def decode(raw: bytes | str | None, max_bytes: int = MAX_DOC_BYTES) -> StageResu
     return StageResult(text, True)
 
 
+@lru_cache(maxsize=1)
+def _options():
+    """trafilatura's settings, built once (precision mode, fast path, no comments/tables/dedup)."""
+    from trafilatura.settings import DEFAULT_CONFIG, Extractor
+
+    return Extractor(
+        config=DEFAULT_CONFIG, output_format="txt", fast=True, precision=True, comments=False, tables=False
+    )
+
+
 def extract_main_text(html: str) -> str | None:
     """The main text of an HTML page (trafilatura, precision mode, fast path); None when nothing is found."""
     import trafilatura
 
     if not isinstance(html, str):
         raise TypeError(f"html must be str, got {type(html).__name__}")
-    return trafilatura.extract(
-        html, fast=True, favor_precision=True, include_comments=False, include_tables=False, deduplicate=False
-    )
+    return trafilatura.extract(html, options=_options())  # the same as passing the settings each call
 
 
 def extract(text: str, kind: str) -> StageResult:

@@ -83,6 +83,11 @@ KEY_RES = (
     re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36}\b"),  # GitHub token
     re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,60}\b"),  # Slack token
 )
+# Each pattern needs one of its literals, and an assigned secret a quote after `:`/`=`: no literal, no scan.
+_KEY_LITERALS = (("AKIA",), tuple(f"gh{c}_" for c in "pousr"), tuple(f"xox{c}-" for c in "abprs"))
+_ASSIGNED_QUOTE_RE = re.compile(r"[:=]\s*['\"]")
+_IPV4_HINT_RE = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")  # inside every IPv4 match
+_IPV6_HINT_RE = re.compile(r":[0-9A-Fa-f]{0,4}:")  # inside every IPv6 match
 ASSIGNED_SECRET_RE = re.compile(
     r"(?i)\b(?:api[_-]?key|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|password|passwd)\b\s*[:=]\s*(['\"])([^'\"\s]{16,})\1"
 )
@@ -125,10 +130,10 @@ def _ip_spans(text: str) -> list[tuple[int, int]]:
     """Valid IPv4 addresses (not versions) and IPv6 addresses (not inside a slice)."""
     spans = [
         m.span()
-        for m in IPV4_RE.finditer(text)
+        for m in (IPV4_RE.finditer(text) if _IPV4_HINT_RE.search(text) else ())
         if _valid_ipv4(m.group()) and not _is_version(text, *m.span())
     ]
-    for m in IPV6_RE.finditer(text):
+    for m in IPV6_RE.finditer(text) if _IPV6_HINT_RE.search(text) else ():
         s = m.start()
         in_slice = s >= 2 and text[s - 1] == "[" and (text[s - 2].isalnum() or text[s - 2] in "_)]")
         if not in_slice and _valid_ipv6(m.group()):
@@ -252,8 +257,14 @@ def _looks_random(s: str) -> bool:
 
 def _key_spans(text: str) -> list[tuple[int, int]]:
     """Known token shapes, and random-looking values assigned to a secret-sounding name."""
-    spans = [m.span() for r in KEY_RES for m in r.finditer(text)]
-    spans += [m.span(2) for m in ASSIGNED_SECRET_RE.finditer(text) if _looks_random(m.group(2))]
+    spans = [
+        m.span()
+        for r, literals in zip(KEY_RES, _KEY_LITERALS)
+        if any(lit in text for lit in literals)
+        for m in r.finditer(text)
+    ]
+    if _ASSIGNED_QUOTE_RE.search(text):
+        spans += [m.span(2) for m in ASSIGNED_SECRET_RE.finditer(text) if _looks_random(m.group(2))]
     return _merge(spans)
 
 
@@ -269,7 +280,7 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 _FINDERS: dict[str, Callable[[str], list[tuple[int, int]]]] = {
-    "email": lambda text: [m.span() for m in EMAIL_RE.finditer(text)],
+    "email": lambda text: [m.span() for m in EMAIL_RE.finditer(text)] if "@" in text else [],
     "ip": _ip_spans,
     "phone": _phone_spans,
     "key": _key_spans,

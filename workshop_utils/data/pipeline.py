@@ -4,21 +4,25 @@ Stages, in FineWeb's order: input (decode) -> extract (trafilatura) -> langid (L
 quality (Gopher repetition, Gopher quality, C4; code filters) -> exact_dedup -> near_dedup (MinHash) ->
 pii (masking; transforms, drops nothing). Every dropped document goes to the rejects table with its stage
 and reason; `kept + rejected == input` is asserted.
+The four per-document stages run as one `datasets.map` pass (`stages.document_pass`) in `num_proc` worker
+processes that read a memory-mapped copy of the crawl; dedup and PII then run on the survivors.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import pandas as pd
 
-from .dedup import exact_dedup, minhash_near_dedup
-from .extract import MAX_DOC_BYTES, decode, extract
-from .langid import LANG_THRESHOLD, identify_language
-from .pii import TOKENS, detect_pii_values, mask_pii
-from .quality import quality_stage
+from .dedup import first_occurrences, near_duplicates
+from .extract import MAX_DOC_BYTES
+from .langid import LANG_THRESHOLD
+from .pii import TOKENS, detect_pii_values
+from .stages import DOC_STAGES, document_pass, pii_batch
 
 STAGES = ("input", "extract", "langid", "quality", "exact_dedup", "near_dedup")
 
@@ -60,55 +64,6 @@ class PipelineConfig:
             raise ValueError(f"num_bands ({self.num_bands}) must divide num_hashes ({self.num_hashes})")
         if not isinstance(self.num_proc, int) or self.num_proc < 1:
             raise ValueError(f"num_proc must be a positive int, got {self.num_proc!r}")
-
-
-def _words(text: str) -> int:
-    return len(text.split())
-
-
-# ---- per-document stage functions (each a datasets.map function: row -> new columns) ----
-def input_stage(row: dict, max_doc_bytes: int = MAX_DOC_BYTES) -> dict:
-    """Decode raw bytes; drop empty, whitespace, invalid UTF-8 / binary and oversize documents."""
-    r = decode(row["raw"], max_doc_bytes)
-    return {"text": r.text, "drop_reason": "" if r.keep else r.reason}
-
-
-def extract_stage(row: dict) -> dict:
-    """Main text of HTML pages; books and code pass unchanged."""
-    r = extract(row["text"], row["kind"])
-    return {"text": r.text, "drop_reason": "" if r.keep else r.reason}
-
-
-def langid_stage(row: dict, threshold: float = LANG_THRESHOLD) -> dict:
-    """Keep English with score >= threshold; code files are not prose and skip language ID."""
-    if row["kind"] == "code":
-        return {"pred_lang": "code", "lang_score": 1.0, "drop_reason": ""}
-    lang, score = identify_language(row["text"])
-    ok = lang == "en" and score >= threshold
-    reason = "" if ok else (f"not_english:{lang}" if lang != "en" else "low_lang_score")
-    return {"pred_lang": lang, "lang_score": score, "drop_reason": reason}
-
-
-def pii_map(row: dict) -> dict:
-    """Mask PII; keep the text before masking (for scoring) and the count per kind."""
-    masked, counts = mask_pii(row["text"])
-    return {"text_before_pii": row["text"], "text": masked, **{f"pii_{k}": v for k, v in counts.items()}}
-
-
-def quality_map(row: dict) -> dict:
-    """Heuristic quality rules by source kind (C4 also rewrites the text: bad lines removed)."""
-    text, verdict = quality_stage(row["text"], row["kind"])
-    return {
-        "text": text if verdict.keep else row["text"],
-        "drop_reason": "" if verdict.keep else verdict.rule,
-    }
-
-
-def apply_rows(batch: dict[str, list], fn, **kw) -> dict[str, list]:
-    """Run a per-document stage function over a `datasets` batch (fewer Arrow round trips than row maps)."""
-    rows = [dict(zip(batch, values)) for values in zip(*batch.values())]
-    outs = [fn(r, **kw) for r in rows]
-    return {k: [o[k] for o in outs] for k in outs[0]} if outs else {}
 
 
 @dataclass
@@ -158,6 +113,141 @@ class PipelineResult:
         return cls(kept, frame(d["rejects"]), frame(d["waterfall"]), dict(d["seconds"]), int(d["n_input"]))
 
 
+_BATCH = 256  # documents per `datasets` batch
+# Fewer documents per worker process and starting it costs more than it saves. PII masking (under a
+# millisecond a document) ran slower in 2 processes than in 1 on the cpu crawl's ~3k survivors (2 cores).
+_MIN_DOCS_PER_PROC = 200
+_MIN_DOCS_PER_PROC_PII = 2500
+_HELPERS = [
+    "drop_stage",
+    "seconds_exact_dedup",
+    *(f"{p}_{s}" for p in ("words", "seconds") for s in DOC_STAGES),
+]
+_DEDUP_INPUTS = ["normalised", "dedup_key"]  # made in the worker processes, used by dedup, then dropped
+_META = ["id", "kind", "truth", "subtype"]
+
+
+def _workers(n_docs: int, num_proc: int, per_proc: int | None = None) -> int | None:
+    """`num_proc` for `datasets.map`: None (in this process) unless every worker gets enough documents."""
+    enough = n_docs >= (per_proc or _MIN_DOCS_PER_PROC) * num_proc
+    return num_proc if num_proc > 1 and enough else None
+
+
+def _column(ds, name: str) -> list:
+    """One column as a list, read in bulk (`ds[name]` on a selection would read row by row)."""
+    return ds.select_columns([name]).to_dict()[name]
+
+
+def _rejects(ds, rows: list[int], stage: str, reasons: list[str]) -> pd.DataFrame:
+    """The rejects table of `rows` of `ds` (metadata, stage, reason), in crawl order."""
+    df = pd.DataFrame(ds.select(rows).select_columns(_META).to_dict())
+    df["stage"], df["reason"] = stage, reasons
+    return df
+
+
+@dataclass
+class _Books:
+    """What a run records as it goes: rejects tables, waterfall rows, stage seconds, its scratch folder."""
+
+    work: Path
+    tables: list = field(default_factory=list)
+    waterfall: list = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)
+
+
+def _memory_mapped(ds, path: Path):
+    """`ds` written to an Arrow file and opened memory-mapped: worker processes then read the file
+    instead of receiving the whole table pickled (the crawl's raw bytes are most of its size)."""
+    import datasets
+    import pyarrow as pa
+
+    table = ds.with_format("arrow")[:]  # (selected) rows in order
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return datasets.Dataset.from_file(str(path), info=datasets.DatasetInfo(features=ds.features))
+
+
+def _document_stages(crawl, config: PipelineConfig, books: _Books):
+    """Decode, extract, langid, quality in one `datasets.map` pass; returns the surviving documents.
+
+    Each stage is timed inside the workers (its seconds summed over them / the number of workers);
+    `arrow_io` is the rest of the pass' wall time: writing the crawl to the scratch file the workers read,
+    starting them, and their Arrow output.
+    """
+    nproc = _workers(len(crawl), config.num_proc)
+    t = time.perf_counter()
+    ds = _memory_mapped(crawl, books.work / "crawl.arrow").map(
+        document_pass,
+        input_columns=["raw", "kind"],
+        fn_kwargs={"max_doc_bytes": config.max_doc_bytes, "lang_threshold": config.lang_threshold},
+        batched=True,
+        batch_size=_BATCH,
+        num_proc=nproc,
+        remove_columns=["raw"],
+        cache_file_name=str(books.work / "documents.arrow"),
+    )
+    wall = time.perf_counter() - t
+    cols = ds.select_columns(_HELPERS + ["drop_reason"]).to_dict()
+    for stage in (*DOC_STAGES, "exact_dedup"):
+        books.seconds[stage] = sum(cols[f"seconds_{stage}"]) / (nproc or 1)
+    books.seconds["arrow_io"] = max(wall - sum(books.seconds.values()), 0.0)
+    books.seconds["exact_dedup_workers"] = books.seconds.pop("exact_dedup")
+    alive = [True] * len(ds)
+    for stage in DOC_STAGES:
+        rows = [i for i, s in enumerate(cols["drop_stage"]) if s == stage]
+        if rows:
+            books.tables.append(_rejects(ds, rows, stage, [cols["drop_reason"][i] for i in rows]))
+        for i in rows:
+            alive[i] = False
+        words = sum(w for w, a in zip(cols[f"words_{stage}"], alive) if a)
+        books.waterfall.append({"stage": stage, "docs": sum(alive), "words": words})
+    return ds.select([i for i, a in enumerate(alive) if a]).remove_columns(_HELPERS)
+
+
+def _drop_duplicates(ds, dup_of: list[int], stage: str, prefix: str, books: _Books):
+    """Move the rows with dup_of >= 0 to the rejects table (reason: `<prefix><kept id>`); return the rest."""
+    ids = _column(ds, "id")
+    rows = [i for i, d in enumerate(dup_of) if d >= 0]
+    if rows:
+        books.tables.append(_rejects(ds, rows, stage, [f"{prefix}{ids[dup_of[i]]}" for i in rows]))
+    kept = ds.select([i for i, d in enumerate(dup_of) if d < 0])
+    words = sum(len(t.split()) for t in _column(kept, "text"))
+    books.waterfall.append({"stage": stage, "docs": len(kept), "words": words})
+    return kept
+
+
+def _global_stages(ds, config: PipelineConfig, books: _Books):
+    """Exact dedup, MinHash near dedup (over all survivors, crawl order), PII masking; the kept documents."""
+    t = time.perf_counter()  # keys hashed in the workers: their time counts here too
+    first = first_occurrences(_column(ds, "dedup_key"))
+    ds = _drop_duplicates(ds, first, "exact_dedup", "exact_dup_of:", books)
+    books.seconds["exact_dedup"] = books.seconds.pop("exact_dedup_workers") + time.perf_counter() - t
+
+    t = time.perf_counter()
+    c = config
+    normalised = _column(ds, "normalised")
+    res = near_duplicates(
+        normalised, c.num_hashes, c.num_bands, c.ngrams, c.jaccard_threshold, validate=False
+    )
+    ds = _drop_duplicates(ds, res.duplicate_of, "near_dedup", "near_dup_of:", books)
+    ds = ds.remove_columns(_DEDUP_INPUTS)
+    books.seconds["near_dedup"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    kept = ds.map(
+        pii_batch,
+        input_columns=["text"],
+        batched=True,
+        batch_size=_BATCH,
+        num_proc=_workers(len(ds), config.num_proc, _MIN_DOCS_PER_PROC_PII),
+        keep_in_memory=True,  # the result outlives the scratch folder
+    ).remove_columns("drop_reason")
+    books.seconds["pii"] = time.perf_counter() - t
+    words = sum(len(x.split()) for x in _column(kept, "text"))
+    books.waterfall.append({"stage": "pii", "docs": len(kept), "words": words})
+    return kept
+
+
 def run_pipeline(crawl, config: PipelineConfig | None = None):
     """Run every stage on a crawl `datasets.Dataset` (see `crawl.crawl_dataset`)."""
     import datasets
@@ -170,77 +260,17 @@ def run_pipeline(crawl, config: PipelineConfig | None = None):
         raise ValueError(f"crawl is missing columns {sorted(missing)}")
     datasets.disable_progress_bars()
     n_input = len(crawl)
-    nproc = config.num_proc if n_input >= 200 * config.num_proc else 1
-    rejects: list[pd.DataFrame] = []
-    seconds: dict[str, float] = {}
-    waterfall = [{"stage": "raw crawl", "docs": n_input, "words": None}]
-    meta_cols = ["id", "kind", "truth", "subtype"]
-
-    def split(ds, stage: str):
-        """Move dropped rows to the rejects table; return the rest."""
-        drop_mask = [r != "" for r in ds["drop_reason"]]
-        if any(drop_mask):
-            idx = [i for i, d in enumerate(drop_mask) if d]
-            sub = ds.select(idx)
-            df = pd.DataFrame({c: sub[c] for c in meta_cols})
-            df["stage"], df["reason"] = stage, sub["drop_reason"]
-            rejects.append(df)
-        kept = ds.select([i for i, d in enumerate(drop_mask) if not d])
-        waterfall.append({"stage": stage, "docs": len(kept), "words": sum(_words(t) for t in kept["text"])})
-        return kept
-
-    t = time.perf_counter()
-    batched = {"batched": True, "batch_size": 64, "num_proc": nproc}
-    ds = crawl.map(
-        apply_rows, fn_kwargs={"fn": input_stage, "max_doc_bytes": config.max_doc_bytes}, **batched
-    )
-    ds = split(ds.remove_columns("raw"), "input")
-    seconds["input"] = time.perf_counter() - t
-
-    for stage, fn, kw in (
-        ("extract", extract_stage, {}),
-        ("langid", langid_stage, {"threshold": config.lang_threshold}),
-        ("quality", quality_map, {}),
-    ):
-        t = time.perf_counter()
-        ds = split(ds.map(apply_rows, fn_kwargs={"fn": fn, **kw}, **batched), stage)
-        seconds[stage] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    first = exact_dedup(ds["text"])
-    ids = ds["id"]
-    ds = ds.map(
-        lambda r, i: {"drop_reason": f"exact_dup_of:{ids[first[i]]}" if first[i] >= 0 else ""},
-        with_indices=True,
-    )
-    ds = split(ds, "exact_dedup")
-    seconds["exact_dedup"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    res = minhash_near_dedup(
-        ds["text"], config.num_hashes, config.num_bands, config.ngrams, config.jaccard_threshold
-    )
-    ids = ds["id"]
-    dup = res.duplicate_of
-    ds = ds.map(
-        lambda r, i: {"drop_reason": f"near_dup_of:{ids[dup[i]]}" if dup[i] >= 0 else ""}, with_indices=True
-    )
-    ds = split(ds, "near_dedup")
-    seconds["near_dedup"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    kept = ds.map(apply_rows, fn_kwargs={"fn": pii_map}, **batched).remove_columns("drop_reason")
-    seconds["pii"] = time.perf_counter() - t
-    waterfall.append({"stage": "pii", "docs": len(kept), "words": sum(_words(x) for x in kept["text"])})
-
+    with tempfile.TemporaryDirectory(prefix="pipeline_") as work:
+        books = _Books(Path(work), waterfall=[{"stage": "raw crawl", "docs": n_input, "words": None}])
+        kept = _global_stages(_document_stages(crawl, config, books), config, books)
     rej = (
-        pd.concat(rejects, ignore_index=True)
-        if rejects
-        else pd.DataFrame(columns=[*meta_cols, "stage", "reason"])
+        pd.concat(books.tables, ignore_index=True)
+        if books.tables
+        else pd.DataFrame(columns=[*_META, "stage", "reason"])
     )
     assert len(kept) + len(rej) == n_input, "accounting: kept + rejected must equal input"
-    assert set(kept["id"]).isdisjoint(rej["id"]), "a document is both kept and rejected"
-    return PipelineResult(kept, rej, pd.DataFrame(waterfall), seconds, n_input)
+    assert set(_column(kept, "id")).isdisjoint(rej["id"]), "a document is both kept and rejected"
+    return PipelineResult(kept, rej, pd.DataFrame(books.waterfall), books.seconds, n_input)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,13 +6,16 @@
 - Code files: BigCode's basic filters (max line length 1000, mean line length 100, alphanumeric
   fraction 0.25) plus an auto-generated-file check.
 Each filter returns a `Verdict`: keep or drop, and the rule that fired.
+The repetition rules count n-grams with numpy on integer n-gram ids (level n built from level n-1) and the
+word rules use regexes compiled once; `tests/test_data_perf.py` checks both against the plain counts.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
+
+import numpy as np
 
 STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})  # Gopher's list
 BULLETS = ("\u2022", "-", "*", "\u25cf", "\u25aa")
@@ -26,7 +29,17 @@ C4_POLICY = (
 )
 C4_TERMINAL = (".", "!", "?", '"', "\u201d", "'")
 _CITATION = re.compile(r"\[\d+\]|\[citation needed\]|\[edit\]", re.IGNORECASE)
-_WORD = re.compile(r"\S+")
+# Regexes compiled once. A "word" is a whitespace token (`str.split()`: same whitespace as `\S`);
+# `[^\W_]` is exactly `str.isalnum()` for one character, so `_ALNUM_WORD` finds the tokens with one.
+_ALNUM_WORD = re.compile(r"\S*[^\W_]\S*")
+_ASCII_ALPHA_WORD = re.compile(r"\S*[A-Za-z]\S*")  # the tokens with an ASCII letter
+_NO_ASCII_LETTER_WORD = re.compile(
+    r"(?<!\S)[^\sA-Za-z]*[^\x00-\x7f\s][^\sA-Za-z]*(?!\S)"
+)  # non-ASCII, no A-z
+_NOT_ALNUM = re.compile(r"[\W_]+")
+_PARAGRAPH_BREAK = re.compile(r"\n{2,}")
+_SENTENCE_END = re.compile(r"[.!?]+(?:\s|$)")
+_STRIP = ".,;:!?\"'()"
 
 
 @dataclass(frozen=True)
@@ -66,28 +79,28 @@ def gopher_quality(
 ) -> Verdict:
     """Gopher's document rules; the first rule that fails is returned."""
     _check_text(text)
-    all_words = _WORD.findall(text)
-    words = [w for w in all_words if any(c.isalnum() for c in w)]  # symbols ('-', '|') are not words
+    all_words = text.split()
+    words = _ALNUM_WORD.findall(text)  # symbols ('-', '|') are not words
     n = len(words)
     if n < min_words:
         return Verdict(False, "gopher_min_words")
     if n > max_words:
         return Verdict(False, "gopher_max_words")
-    mean_len = sum(len(w) for w in words) / n
+    mean_len = sum(map(len, words)) / n
     if not min_mean_word_len <= mean_len <= max_mean_word_len:
         return Verdict(False, "gopher_mean_word_length")
     if text.count("#") / n > max_symbol_ratio:
         return Verdict(False, "gopher_hash_ratio")
     if (text.count("...") + text.count("\u2026")) / n > max_symbol_ratio:
         return Verdict(False, "gopher_ellipsis_ratio")
-    lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+    lines = [ln for ln in map(str.strip, text.split("\n")) if ln]
     if lines and sum(ln.startswith(BULLETS) for ln in lines) / len(lines) > max_bullet_lines:
         return Verdict(False, "gopher_bullet_lines")
     if lines and sum(ln.endswith(("...", "\u2026")) for ln in lines) / len(lines) > max_ellipsis_lines:
         return Verdict(False, "gopher_ellipsis_lines")
-    if sum(any(c.isalpha() for c in w) for w in all_words) / len(all_words) < min_alpha_words:
+    if _count_alpha_words(text) / len(all_words) < min_alpha_words:
         return Verdict(False, "gopher_alpha_words")
-    if len(STOP_WORDS & {w.lower().strip(".,;:!?\"'()") for w in words}) < min_stop_words:
+    if len(STOP_WORDS & {w.lower().strip(_STRIP) for w in set(words)}) < min_stop_words:
         return Verdict(False, "gopher_stop_words")
     return KEEP
 
@@ -113,36 +126,87 @@ def _dup_fraction(items: list[str]) -> tuple[float, float]:
     return n_dup / max(len(items), 1), chars_dup / total_chars
 
 
-def top_ngram_char_fraction(words: list[str], n: int) -> float:
-    """Characters covered by the most frequent word n-gram (counted once per occurrence) / all characters."""
-    if len(words) < n:
-        return 0.0
-    grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
-    gram, count = grams.most_common(1)[0]
+def _count_alpha_words(text: str) -> int:
+    """Whitespace tokens with at least one letter (`str.isalpha`): those with an ASCII letter, plus those
+    without one whose non-ASCII characters include a letter (checked one by one: they are few)."""
+    others = _NO_ASCII_LETTER_WORD.findall(text) if not text.isascii() else []
+    return len(_ASCII_ALPHA_WORD.findall(text)) + sum(any(c.isalpha() for c in w) for w in others)
+
+
+def _word_arrays(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(ids (W,), lengths (W,)) of the words: equal words get equal ids, in order of first appearance."""
+    index: dict[str, int] = {}
+    ids = np.fromiter((index.setdefault(w, len(index)) for w in words), np.int64, len(words))  # (W,)
+    lengths = np.fromiter(map(len, index), np.int64, len(index))[ids]  # (W,)
+    return ids, lengths
+
+
+def _longer_grams(grams: np.ndarray, counts: np.ndarray, ids: np.ndarray, n: int) -> np.ndarray:
+    """Ids of the word n-grams (W-n+1,) from those of the (n-1)-grams (W-n+2,): equal ids = equal n-grams.
+
+    An n-gram can repeat only where both (n-1)-grams inside it repeat: only those windows are sorted,
+    every other window gets an id of its own.
+    """
+    repeats = counts[grams] > 1  # (W-n+2,)
+    maybe = repeats[:-1] & repeats[1:]  # (W-n+1,)
+    out = np.empty(len(maybe), np.int64)
+    at = np.flatnonzero(maybe)
+    packed = grams[at] * (int(ids.max()) + 1) + ids[at + n - 1]  # exact: both factors are < W
+    _, out[at] = np.unique(packed, return_inverse=True)
+    alone = np.flatnonzero(~maybe)
+    out[alone] = len(at) + np.arange(len(alone))
+    return out
+
+
+def _gram_ladder(ids: np.ndarray, n_max: int):
+    """Yield (n, id of every word n-gram, count of each id) for n = 1 .. n_max (fewer for a short text)."""
+    grams = ids
+    counts = np.bincount(ids)
+    for n in range(1, min(n_max, len(ids)) + 1):
+        if n > 1:
+            grams = _longer_grams(grams, counts, ids, n)
+            counts = np.bincount(grams)
+        yield n, grams, counts
+
+
+def _top_fraction(grams: np.ndarray, counts: np.ndarray, lengths: np.ndarray, n: int) -> float:
+    """`top_ngram_char_fraction` on n-gram ids (ties: the n-gram seen first, like `Counter.most_common`)."""
+    count = int(counts.max())
     if count < 2:
         return 0.0
-    return sum(len(w) for w in gram) * count / max(sum(len(w) for w in words), 1)
+    start = int(np.argmax(counts[grams] == count))  # the first window of a most frequent n-gram
+    return int(lengths[start : start + n].sum()) * count / max(int(lengths.sum()), 1)
+
+
+def _dup_fraction_grams(grams: np.ndarray, counts: np.ndarray, lengths: np.ndarray, n: int) -> float:
+    """`dup_ngram_char_fraction` on n-gram ids: characters of words inside a repeated n-gram / all."""
+    starts = np.flatnonzero(counts[grams] > 1)  # windows of n-grams that occur twice or more
+    if not starts.size:
+        return 0.0
+    w = len(lengths)
+    depth = np.cumsum(np.bincount(starts, minlength=w + 1) - np.bincount(starts + n, minlength=w + 1))
+    return int(lengths[depth[:w] > 0].sum()) / max(int(lengths.sum()), 1)
+
+
+def _ngram_stat(words: list[str], n: int, stat) -> float:
+    """Apply an n-gram statistic to a word list (0.0 when there are fewer than n words)."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if len(words) < n:
+        return 0.0
+    ids, lengths = _word_arrays(words)
+    *_, (_, grams, counts) = _gram_ladder(ids, n)  # the last level: the n-grams
+    return stat(grams, counts, lengths, n)
+
+
+def top_ngram_char_fraction(words: list[str], n: int) -> float:
+    """Characters covered by the most frequent word n-gram (counted once per occurrence) / all characters."""
+    return _ngram_stat(words, n, _top_fraction)
 
 
 def dup_ngram_char_fraction(words: list[str], n: int) -> float:
     """Characters of words inside any n-gram that occurs more than once / all characters."""
-    if len(words) < n:
-        return 0.0
-    seen: set[tuple[str, ...]] = set()
-    covered = [False] * len(words)
-    first_pos: dict[tuple[str, ...], int] = {}
-    for i in range(len(words) - n + 1):
-        g = tuple(words[i : i + n])
-        if g in seen:
-            for j in range(i, i + n):
-                covered[j] = True
-            k = first_pos[g]
-            for j in range(k, k + n):
-                covered[j] = True
-        else:
-            seen.add(g)
-            first_pos[g] = i
-    return sum(len(w) for w, c in zip(words, covered) if c) / max(sum(len(w) for w in words), 1)
+    return _ngram_stat(words, n, _dup_fraction_grams)
 
 
 TOP_NGRAM_MAX = {2: 0.20, 3: 0.18, 4: 0.16}
@@ -152,25 +216,26 @@ DUP_NGRAM_MAX = {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
 def gopher_repetition(text: str) -> Verdict:
     """Gopher's repetition rules: duplicate lines/paragraphs and repeated n-grams (Table A1 thresholds)."""
     _check_text(text)
-    paragraphs = [p.strip() for p in re.split(r"\n{2,}", text) if p.strip()]
+    paragraphs = [p for p in map(str.strip, _PARAGRAPH_BREAK.split(text)) if p]
     frac, char_frac = _dup_fraction(paragraphs)
     if frac > 0.30:
         return Verdict(False, "gopher_dup_para_fraction")
     if char_frac > 0.20:
         return Verdict(False, "gopher_dup_para_char_fraction")
-    lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
+    lines = [ln for ln in map(str.strip, text.split("\n")) if ln]
     frac, char_frac = _dup_fraction(lines)
     if frac > 0.30:
         return Verdict(False, "gopher_dup_line_fraction")
     if char_frac > 0.20:
         return Verdict(False, "gopher_dup_line_char_fraction")
-    words = [w.lower() for w in _WORD.findall(text)]
-    for n, limit in TOP_NGRAM_MAX.items():
-        if top_ngram_char_fraction(words, n) > limit:
+    ids, lengths = _word_arrays(text.lower().split())  # = each word lower-cased (no case maps across spaces)
+    for n, grams, counts in _gram_ladder(ids, max(DUP_NGRAM_MAX)):  # each n-gram level built from the last
+        if n in TOP_NGRAM_MAX and _top_fraction(grams, counts, lengths, n) > TOP_NGRAM_MAX[n]:
             return Verdict(False, f"gopher_top_{n}gram")
-    for n, limit in DUP_NGRAM_MAX.items():
-        if dup_ngram_char_fraction(words, n) > limit:
+        if n in DUP_NGRAM_MAX and _dup_fraction_grams(grams, counts, lengths, n) > DUP_NGRAM_MAX[n]:
             return Verdict(False, f"gopher_dup_{n}gram")
+        if counts.max() < 2:  # no n-gram repeats, so no longer one does: every fraction left is 0
+            break
     return KEEP
 
 
@@ -201,7 +266,7 @@ def c4_filter(
             continue
         kept.append(line)
     new = "\n".join(kept)
-    n_sentences = len(re.findall(r"[.!?]+(?:\s|$)", new))
+    n_sentences = len(_SENTENCE_END.findall(new))
     if n_sentences < min_sentences:
         return new, Verdict(False, "c4_min_sentences")
     return new, KEEP
@@ -226,7 +291,7 @@ def code_filter(
         return Verdict(False, "code_max_line_length")
     if sum(len(ln) for ln in lines) / len(lines) > max_mean_line_length:
         return Verdict(False, "code_mean_line_length")
-    if sum(c.isalnum() for c in text) / max(len(text), 1) < min_alnum:
+    if len(_NOT_ALNUM.sub("", text)) / max(len(text), 1) < min_alnum:  # alphanumeric characters
         return Verdict(False, "code_alnum_fraction")
     return KEEP
 
