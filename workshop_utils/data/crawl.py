@@ -28,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .fake_pii import pii_sentence
+from .urls import blocked_url_for
 
 TRUTHS = ("keep", "broken", "non_english", "low_quality", "duplicate")
 NON_ENGLISH_LOCALES = ("de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pl_PL", "ru_RU", "cs_CZ")
@@ -294,6 +295,16 @@ JUNK_KINDS = (
 )
 
 
+def junk_url(kind: str, i: int) -> str:
+    """Where the i-th junk page lives: most spam sits on block-listed domains, some on URLs full of spam words."""
+    if kind in ("spam", "keyword_stuffing", "link_farm"):
+        if (i // 8) % 4 in (0, 1):
+            return blocked_url_for(i)
+        if (i // 8) % 4 == 2:
+            return f"https://deals.example/{kind}/free-bonus-{i}"
+    return f"https://junk.example/{kind}/{i}"
+
+
 def edit_words(text: str, rate: float, rng: random.Random) -> str:
     """A near-duplicate: replace, drop or duplicate about `rate` of the words (keeps line breaks)."""
     lines = text.split("\n")
@@ -465,7 +476,7 @@ def build_crawl(n_docs: int, seed: int = 0, mix: CrawlMix | None = None, big_mb:
         kind = JUNK_KINDS[i % len(JUNK_KINDS)]
         add(
             rng.random(),
-            url=f"https://junk.example/{kind}/{i}",
+            url=junk_url(kind, i),
             kind="web",
             raw=junk_page(kind, rng, fk).encode(),
             truth="low_quality",

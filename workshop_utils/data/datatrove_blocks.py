@@ -2,7 +2,8 @@
 
 `pip install datatrove` (tested with 0.10.1). Locally the blocks run under `LocalPipelineExecutor`; on a
 cluster the same list runs under `SlurmPipelineExecutor`. Two steps:
-1. per-document stages, sharded over tasks/workers: decode -> extract -> langid -> quality;
+1. per-document stages, sharded over tasks/workers: decode -> url_filter (datatrove's own `URLFilter`,
+   given our lists) -> extract -> langid -> quality;
 2. global stages in one task: exact + MinHash dedup over all survivors (crawl order), then PII masking.
 (At web scale step 2 becomes datatrove's own 4-stage MinHash pipeline: signatures, buckets, clusters,
 filter. We keep ours so the kept set can be compared with the notebook's pipeline document for document.)
@@ -19,13 +20,14 @@ try:
     from datatrove.data import Document, DocumentsPipeline
     from datatrove.pipeline.base import PipelineStep
     from datatrove.pipeline.filters.base_filter import BaseFilter
+    from datatrove.pipeline.filters.url_filter import URLFilter
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
 
     HAVE_DATATROVE = True
 except ImportError:  # the optional extra is not installed
     HAVE_DATATROVE = False
-    BaseFilter = PipelineStep = object  # type: ignore[misc,assignment]
+    BaseFilter = PipelineStep = URLFilter = object  # type: ignore[misc,assignment]
 
 from .dedup import exact_dedup, minhash_near_dedup
 from .extract import MAX_DOC_BYTES
@@ -33,6 +35,7 @@ from .langid import LANG_THRESHOLD
 from .pii import mask_pii
 from .pipeline import PipelineConfig
 from .stages import decode_batch, extract_batch, langid_batch, quality_batch
+from .urls import BANNED_WORDS, SOFT_BANNED_WORDS, SOFT_WORD_THRESHOLD, blocked_domains
 
 _B64 = "b64:"  # prefix, so an empty document is never an empty field (datatrove's reader skips those)
 
@@ -98,6 +101,31 @@ class DecodeFilter(_BatchFilter):
     def filter_batch(self, batch: list[Document]) -> list[bool | tuple[bool, str]]:
         raws = [base64.b64decode(doc.text.removeprefix(_B64)) for doc in batch]
         return _verdicts(batch, *decode_batch(raws, self.max_doc_bytes), "input")
+
+
+class UrlFilter(URLFilter):
+    """Stage url_filter: datatrove's `URLFilter` with our generated lists instead of its bundled ones."""
+
+    name = "url_filter"
+
+    def __init__(self, exclusion_writer=None) -> None:
+        from tldextract import TLDExtract
+
+        super().__init__(
+            soft_word_threshold=SOFT_WORD_THRESHOLD,
+            extra_domains=blocked_domains(),
+            banned_words=BANNED_WORDS,
+            soft_banned_words=SOFT_BANNED_WORDS,
+            use_integrated_lists=False,
+            exclusion_writer=exclusion_writer,
+        )
+        self.tldextractor = TLDExtract(suffix_list_urls=())  # the bundled suffix list: no download
+
+    def filter(self, doc: Document) -> bool | tuple[bool, str]:
+        if doc.metadata["kind"] != "web":  # books and code come from their own sources
+            return True
+        verdict = super().filter(doc)
+        return True if verdict is True else (False, f"url_filter:{verdict[1]}")
 
 
 class ExtractFilter(_BatchFilter):
@@ -196,6 +224,7 @@ def run_datatrove(
         pipeline=[
             JsonlReader(str(work / "input"), compression=None),
             DecodeFilter(config.max_doc_bytes, exclusion_writer=excl("input")),
+            UrlFilter(exclusion_writer=excl("url_filter")),
             ExtractFilter(exclusion_writer=excl("extract")),
             LangIdFilter(config.lang_threshold, exclusion_writer=excl("langid")),
             QualityFilter(exclusion_writer=excl("quality")),

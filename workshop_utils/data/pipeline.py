@@ -1,10 +1,10 @@
 """The whole cleaning pipeline on a `datasets.Dataset`, with accounting: nothing is ever dropped silently.
 
-Stages, in FineWeb's order: input (decode) -> extract (trafilatura) -> langid (LID-176 >= 0.65) ->
+Stages, in FineWeb's order: input (read, decode) -> url_filter (block list, URL words) -> extract (trafilatura) -> langid (LID-176 >= 0.65) ->
 quality (Gopher repetition, Gopher quality, C4; code filters) -> exact_dedup -> near_dedup (MinHash) ->
 pii (masking; transforms, drops nothing). Every dropped document goes to the rejects table with its stage
 and reason; `kept + rejected == input` is asserted.
-The four per-document stages run as one `datasets.map` pass (`stages.document_pass`) in `num_proc` worker
+The five per-document stages run as one `datasets.map` pass (`stages.document_pass`) in `num_proc` worker
 processes that read a memory-mapped copy of the crawl; dedup and PII then run on the survivors.
 """
 
@@ -24,11 +24,12 @@ from .langid import LANG_THRESHOLD
 from .pii import TOKENS, detect_pii_values
 from .stages import DOC_STAGES, document_pass, pii_batch
 
-STAGES = ("input", "extract", "langid", "quality", "exact_dedup", "near_dedup")
+STAGES = ("input", "url_filter", "extract", "langid", "quality", "exact_dedup", "near_dedup")
 
 # Which ground-truth classes each stage is meant to remove (used to score precision and recall).
 STAGE_TARGETS = {
     "input": {"broken"},
+    "url_filter": {"low_quality"},
     "extract": {"broken", "low_quality"},
     "langid": {"non_english"},
     "quality": {"low_quality"},
@@ -178,7 +179,7 @@ def _document_stages(crawl, config: PipelineConfig, books: _Books):
     t = time.perf_counter()
     ds = _memory_mapped(crawl, books.work / "crawl.arrow").map(
         document_pass,
-        input_columns=["raw", "kind"],
+        input_columns=["raw", "kind", "url"] + (["read_error"] if "read_error" in crawl.column_names else []),
         fn_kwargs={"max_doc_bytes": config.max_doc_bytes, "lang_threshold": config.lang_threshold},
         batched=True,
         batch_size=_BATCH,
@@ -255,7 +256,7 @@ def run_pipeline(crawl, config: PipelineConfig | None = None):
     config = config or PipelineConfig()
     if not isinstance(crawl, datasets.Dataset):
         raise TypeError(f"crawl must be a datasets.Dataset, got {type(crawl).__name__}")
-    missing = {"id", "kind", "raw", "truth"} - set(crawl.column_names)
+    missing = {"id", "url", "kind", "raw", "truth"} - set(crawl.column_names)
     if missing:
         raise ValueError(f"crawl is missing columns {sorted(missing)}")
     datasets.disable_progress_bars()

@@ -1,8 +1,8 @@
 """The per-document stages as functions over a batch of documents: one home for each rule and reason.
 
-decode -> extract -> langid -> quality, and after dedup PII masking (`pii_batch`). Each takes lists (one
+decode -> url_filter -> extract -> langid -> quality, and after dedup PII masking (`pii_batch`). Each takes lists (one
 item per document) and returns the new texts and a drop reason per document ("" = kept). `document_pass`
-chains the first four over one batch, each stage on the survivors of the previous one, and times each
+chains the first five over one batch, each stage on the survivors of the previous one, and times each
 stage; the `datasets` pipeline (`pipeline.py`) maps it over the crawl (in `num_proc` worker processes) and
 the datatrove blocks (`datatrove_blocks.py`) call the single stages: the same code, the same kept set.
 """
@@ -18,14 +18,24 @@ from .extract import MAX_DOC_BYTES, decode, extract
 from .langid import LANG_THRESHOLD, identify_language
 from .pii import MASKERS, mask_pii
 from .quality import quality_stage
+from .urls import url_batch
 
-DOC_STAGES = ("input", "extract", "langid", "quality")
+DOC_STAGES = ("input", "url_filter", "extract", "langid", "quality")
+_SAME_WORDS = {"url_filter": "input", "langid": "extract"}  # stages that keep the text: same word count
 
 
-def decode_batch(raws: Sequence[bytes | str | None], max_doc_bytes: int = MAX_DOC_BYTES):
-    """Stage input: (texts, reasons) of raw documents; empty, whitespace, invalid UTF-8, binary, oversize."""
+def decode_batch(
+    raws: Sequence[bytes | str | None],
+    max_doc_bytes: int = MAX_DOC_BYTES,
+    read_errors: Sequence[str] | None = None,
+):
+    """Stage input: (texts, reasons) of raw documents; a record the WARC reader could not use (its
+    `read_error`, e.g. "warc:http_404"), empty, whitespace, invalid UTF-8, binary, oversize."""
     results = [decode(raw, max_doc_bytes) for raw in raws]
-    return [r.text for r in results], [r.reason for r in results]
+    reasons = [r.reason for r in results]
+    if read_errors is not None:
+        reasons = [err or reason for err, reason in zip(read_errors, reasons)]
+    return [r.text for r in results], reasons
 
 
 def extract_batch(texts: Sequence[str], kinds: Sequence[str]):
@@ -60,9 +70,15 @@ def quality_batch(texts: Sequence[str], kinds: Sequence[str]):
 
 
 def document_pass(
-    raw: list, kind: list[str], max_doc_bytes: int = MAX_DOC_BYTES, lang_threshold: float = LANG_THRESHOLD
+    raw: list,
+    kind: list[str],
+    url: list[str],
+    read_error: list[str] | None = None,
+    max_doc_bytes: int = MAX_DOC_BYTES,
+    lang_threshold: float = LANG_THRESHOLD,
 ) -> dict[str, list]:
-    """Every per-document stage over one batch (a `datasets` batched map function on columns raw, kind).
+    """Every per-document stage over one batch (a `datasets` batched map function on columns raw, kind,
+    url and, for a crawl read from WARC files, read_error).
 
     Returns per document: its text after the last stage ("" when dropped), the stage that dropped it ("" = kept)
     and why, the language and its score, its word count after each stage it passed (for the waterfall),
@@ -83,9 +99,9 @@ def document_pass(
             if reason:  # its text is no longer needed: not carried back to the parent process
                 out["text"][i], out["drop_stage"][i], out["drop_reason"][i] = "", stage, reason
             else:
-                same = stage == "langid"  # language ID keeps the text: same words as after extract
+                same = _SAME_WORDS.get(stage)
                 out["text"][i] = text
-                out[f"words_{stage}"][i] = out["words_extract"][i] if same else len(text.split())
+                out[f"words_{stage}"][i] = out[f"words_{same}"][i] if same else len(text.split())
                 survivors.append(i)
         alive = survivors
 
@@ -93,7 +109,9 @@ def document_pass(
         t0 = time.perf_counter()
         texts, kinds = [out["text"][i] for i in alive], [kind[i] for i in alive]
         if stage == "input":
-            run(stage, *decode_batch(raw, max_doc_bytes))
+            run(stage, *decode_batch(raw, max_doc_bytes, read_error))
+        elif stage == "url_filter":
+            run(stage, texts, url_batch([url[i] for i in alive], kinds))
         elif stage == "extract":
             run(stage, *extract_batch(texts, kinds))
         elif stage == "langid":
