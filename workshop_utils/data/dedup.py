@@ -312,7 +312,7 @@ def near_duplicates(
     win = windows(normalised, ngrams, validate=validate)  # every shingle's CRC in one pass
     candidates = lsh_candidates(_signatures(win, a, b), num_bands)  # (N, H) -> pairs
     pairs = sorted(candidates)
-    sims = _exact_jaccards(win, pairs)
+    sims = _exact_jaccards(win, pairs) if pairs else []  # no candidate pair: nothing to confirm
     confirmed = {p for p, s in zip(pairs, sims) if s >= jaccard_threshold}
     parent = list(range(len(normalised)))
     for i, j in sorted(confirmed):
