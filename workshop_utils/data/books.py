@@ -84,6 +84,11 @@ def _overlap(overlap: float | None) -> float:
     return float(overlap)
 
 
+def rule_overlap() -> float:
+    """LLaMA's book-level dedup threshold (the published 90 %)."""
+    return _overlap(None)
+
+
 def display_title(stem: str) -> str:
     """A title from a file stem: 'alls_well_that_ends_well' -> 'Alls Well That Ends Well'."""
     return " ".join(w.capitalize() for w in _check_str(stem, "stem").replace("_", " ").split())
@@ -216,6 +221,16 @@ def book_near_duplicates(books: Sequence[str], overlap: float | None = None) -> 
                 continue
         for s in mine:
             holders.setdefault(s, []).append(j)
+    return out
+
+
+def book_dup_of(texts: Sequence[str], kinds: Sequence[str]) -> list[int]:
+    """The pipeline's book_dedup stage: per document, the index of the kept book it duplicates (LLaMA's
+    rule, among the documents of kind 'book'), or -1; other kinds are never book duplicates."""
+    rows = [i for i, k in enumerate(kinds) if k == "book"]
+    out = [-1] * len(texts)
+    for dup in book_near_duplicates([texts[i] for i in rows]):
+        out[rows[dup.index]] = rows[dup.kept]
     return out
 
 

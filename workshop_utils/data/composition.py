@@ -20,7 +20,7 @@ CLASSES = TRUTHS  # the crawl's ground-truth labels
 MIX_CLASS = {  # which ground-truth class each CrawlMix field generates
     "web_article": "keep", "book": "keep", "code": "keep",
     "web_non_english": "non_english",
-    "web_low_quality": "low_quality", "code_autogen": "low_quality",
+    "web_low_quality": "low_quality", "code_autogen": "low_quality", "code_licence": "licence",
     "web_exact_dup": "duplicate", "web_near_dup": "duplicate", "book_dup": "duplicate", "code_dup": "duplicate",
     "broken": "broken",
 }  # fmt: skip

@@ -19,19 +19,34 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import re
-import sysconfig
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 
+from .books import book_variant, rule_overlap, strip_gutenberg
+from .code_rules import gpl_file
 from .fake_pii import pii_sentence
-from .urls import blocked_url_for
+from .pages import (  # noqa: F401  (those not used here are re-exported: notebooks and tests read crawl.X)
+    _LICENCES,
+    _TEMPLATES,
+    JUNK_KINDS,
+    NON_ENGLISH_LOCALES,
+    _Fakers,
+    _side_rng,
+    article_paragraphs,
+    autogen_file,
+    broken_docs,
+    code_file,
+    edit_words,
+    generated_code,
+    gutenberg_file,
+    junk_page,
+    junk_url,
+    non_english_page,
+    render_page,
+)
+from .sources import book_chunks, code_chunks, english_paragraphs  # noqa: F401
 
-TRUTHS = ("keep", "broken", "non_english", "low_quality", "duplicate")
-NON_ENGLISH_LOCALES = ("de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pl_PL", "ru_RU", "cs_CZ")
+TRUTHS = ("keep", "broken", "non_english", "low_quality", "licence", "duplicate")
 
 
 @dataclass(frozen=True)
@@ -46,7 +61,8 @@ class CrawlMix:
     book: float = 0.02
     book_dup: float = 0.01
     code: float = 0.03
-    code_autogen: float = 0.01
+    code_autogen: float = 0.005  # generated, minified, data tables: BigCode's filters
+    code_licence: float = 0.005  # GPL and unlicensed files: LLaMA kept only Apache, BSD and MIT
     code_dup: float = 0.02
     broken: float = 0.01  # empty, whitespace, invalid UTF-8, HTML without body (+ one 10 MB page)
 
@@ -79,334 +95,6 @@ class Doc:
     def as_record(self) -> dict:
         """A plain dict (one row of a `datasets.Dataset`)."""
         return dict(self.__dict__)
-
-
-# ---------------------------------------------------------------------------------------------
-# Real text pools (cached: they only depend on the installed Python and packages)
-# ---------------------------------------------------------------------------------------------
-_IPISH = re.compile(r"\d+\.\d+\.\d+\.\d+|@|[0-9a-fA-F]+:[0-9a-fA-F]*:|https?://|\(\d{3}\)")
-
-
-@lru_cache(maxsize=1)
-def english_paragraphs() -> tuple[str, ...]:
-    """Prose paragraphs of Python's documentation topics (no code, no markup, no PII-like strings)."""
-    from pydoc_data.topics import topics
-
-    out = []
-    for key in sorted(topics):
-        for para in re.split(r"\n\s*\n", topics[key]):
-            text = " ".join(para.split())
-            words = text.split()
-            if len(words) < 25 or not text.endswith(".") or _IPISH.search(text):
-                continue
-            if any(c in text for c in "{}[]<>|*`=_\\") or "::" in text or ">>>" in text:
-                continue
-            out.append(text)
-    return tuple(dict.fromkeys(out))  # unique, order kept
-
-
-@lru_cache(maxsize=1)
-def book_chunks(words_per_chunk: int = 1500) -> tuple[tuple[str, str], ...]:
-    """Non-overlapping chunks of Shakespeare's works as (title, text)."""
-    from ..corpus import load_works
-
-    out = []
-    for title, text in load_works().items():
-        lines, chunk, n = text.split("\n"), [], 0
-        for line in lines:
-            chunk.append(line)
-            n += len(line.split())
-            if n >= words_per_chunk:
-                out.append((title, "\n".join(chunk).strip() + "\n"))
-                chunk, n = [], 0
-    return tuple(out)
-
-
-@lru_cache(maxsize=1)
-def code_chunks(lines_per_chunk: int = 120) -> tuple[tuple[str, str], ...]:
-    """Non-overlapping windows of standard-library sources as (path, text), PII-like windows skipped."""
-    root = Path(sysconfig.get_paths()["stdlib"])
-    skip = (
-        "test",
-        "idlelib",
-        "lib2to3",
-        "site-packages",
-        "encodings",
-        "turtledemo",
-        "pydoc_data",
-        "ensurepip",
-    )
-    paths = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not any(part in d for part in skip))
-        paths += [Path(folder) / f for f in files if f.endswith(".py")]
-    out = []
-    for path in sorted(paths):
-        rel = path.relative_to(root).as_posix()
-        if any(part in rel for part in skip):
-            continue
-        try:
-            lines = path.read_text(encoding="utf-8").split("\n")
-        except (UnicodeDecodeError, OSError):
-            continue
-        for start in range(0, len(lines) - 30, lines_per_chunk):
-            text = "\n".join(lines[start : start + lines_per_chunk]).strip("\n")
-            if len(text.split()) < 80 or _IPISH.search(text) or max(map(len, text.split("\n"))) > 200:
-                continue
-            out.append((f"{rel}#L{start + 1}", text + "\n"))
-    return tuple(out)
-
-
-# ---------------------------------------------------------------------------------------------
-# Generated parts: PII, web boilerplate, junk
-# ---------------------------------------------------------------------------------------------
-def fake_secret(rng: random.Random) -> tuple[str, str]:
-    """A (variable name, secret value) pair shaped like a real cloud/API credential."""
-    up = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-    alnum = up + "abcdefghijklmnopqrstuvwxyz"
-    kind = rng.randrange(4)
-    if kind == 0:
-        return "AWS_ACCESS_KEY_ID", "AKIA" + "".join(rng.choice(up) for _ in range(16))
-    if kind == 1:
-        return "GITHUB_TOKEN", "ghp_" + "".join(rng.choice(alnum) for _ in range(36))
-    if kind == 2:
-        return "SLACK_TOKEN", "xoxb-" + "-".join(str(rng.randint(10**9, 10**10)) for _ in range(2))
-    return "api_key", "".join(rng.choice("0123456789abcdef") for _ in range(32))
-
-
-class _Fakers:
-    """Seeded Faker instances (English for PII, other locales for non-English text)."""
-
-    def __init__(self, seed: int) -> None:
-        from faker import Faker
-
-        self.en = Faker("en_US")
-        self.en.seed_instance(seed)
-        self.loc = {}
-        for i, loc in enumerate(NON_ENGLISH_LOCALES):
-            f = Faker(loc)
-            f.seed_instance(seed + 1 + i)
-            self.loc[loc] = f
-
-
-_TEMPLATES = (
-    # (site name, nav items, cookie text, ad text, footer text)
-    (
-        "dailybyte.example",
-        ["Home", "News", "Tech", "Opinion", "Contact"],
-        "This site uses cookies to improve your experience. By continuing you accept our cookie policy.",
-        "Sponsored: Get 50% off cloud hosting today only",
-        "Copyright 2024 DailyByte Media. Privacy policy | Terms of use | Advertise",
-    ),
-    (
-        "learnhub.example",
-        ["Courses", "Blog", "Pricing", "Login", "Sign up"],
-        "We use cookies and similar technologies. Accept all / Manage preferences",
-        "Advertisement - Learn to code in 30 days!",
-        "LearnHub Inc. All rights reserved. Cookie settings | Imprint",
-    ),
-    (
-        "devnotes.example",
-        ["Articles", "Tags", "Archive", "About"],
-        "Our website uses cookies. Read more about the use of cookies.",
-        "Buy the DevNotes ebook bundle now",
-        "Powered by StaticPress. Subscribe via RSS. Follow us on social media",
-    ),
-    (
-        "techworld.example",
-        ["Start", "Reviews", "Deals", "Newsletter", "Search"],
-        "Please enable JavaScript and accept cookies to see all content.",
-        "Hot deals: laptops from $299",
-        "TechWorld Network 2019-2024 | Terms of use | Privacy policy | Sitemap",
-    ),
-)
-
-
-def render_page(title: str, paragraphs: list[str], template: int, rng: random.Random) -> str:
-    """An HTML page: navigation, cookie banner, ad, the article, related links, footer."""
-    site, nav, cookie, ad, footer = _TEMPLATES[template % len(_TEMPLATES)]
-    links = "".join(f'<li><a href="/{n.lower()}">{n}</a></li>' for n in nav)
-    related = "".join(f'<li><a href="/p/{rng.randint(1, 9999)}">Read more {i + 1}</a></li>' for i in range(4))
-    body = "".join(f"<p>{p}</p>\n" for p in paragraphs)
-    return (
-        f"<!DOCTYPE html><html><head><title>{title} | {site}</title>"
-        f'<script>var analytics="{site}";</script></head><body>\n'
-        f'<header><nav><ul class="menu">{links}</ul></nav></header>\n'
-        f'<div class="cookie-banner"><p>{cookie}</p><button>Accept</button></div>\n'
-        f'<main><article><h1>{title}</h1>\n{body}</article>\n<aside class="ad">{ad}</aside>\n'
-        f'<aside class="related"><h3>Related</h3><ul>{related}</ul></aside></main>\n'
-        f"<footer><p>{footer}</p></footer></body></html>\n"
-    )
-
-
-_SPAM_WORDS = "cheap best buy online free shipping discount pills casino bonus win deal offer now".split()
-_CONTENT_WORDS = (
-    "market product quality service software solution design network business growth data cloud "
-    "mobile travel hotel insurance loan credit health fitness recipe garden fashion review price"
-).split()
-
-
-def junk_page(kind: str, rng: random.Random, f: _Fakers) -> str:
-    """One low-quality web page of a given kind."""
-    tpl = rng.randrange(len(_TEMPLATES))
-    title = f.en.catch_phrase()
-    if kind == "spam":
-        lines = [" ".join(rng.sample(_SPAM_WORDS, 6)).capitalize() + "!" for _ in range(4)]
-        return render_page(title, lines * rng.randint(5, 9), tpl, rng)
-    if kind == "keyword_stuffing":
-        kw = " ".join(rng.sample(_SPAM_WORDS, 2))
-        para = " ".join([f"{kw} {rng.choice(_CONTENT_WORDS)}" for _ in range(60)]) + "."
-        return render_page(f"{kw} {kw} {kw}", [para], tpl, rng)
-    if kind == "link_farm":
-        items = "".join(
-            f'<li><a href="https://{f.en.domain_name()}/">{rng.choice(_CONTENT_WORDS)} {rng.choice(_SPAM_WORDS)}</a></li>'
-            for _ in range(60)
-        )
-        return f"<html><head><title>{title}</title></head><body><h1>Top links</h1><ul>{items}</ul></body></html>\n"
-    if kind == "near_empty":
-        msg = rng.choice(["Coming soon.", "Page not found.", "Under construction.", "Nothing here yet."])
-        return render_page(msg, [msg], tpl, rng)
-    if kind == "boilerplate_only":
-        return render_page(title, [], tpl, rng)
-    if kind == "word_salad":
-        lines = [
-            " ".join(rng.choice(_CONTENT_WORDS) for _ in range(rng.randint(6, 12))) + "..." for _ in range(30)
-        ]
-        return render_page(title, lines, tpl, rng)
-    if kind == "hashtags":
-        tags = " ".join("#" + rng.choice(_CONTENT_WORDS + _SPAM_WORDS) for _ in range(80))
-        return render_page(title, [f"Follow us for more. {tags}"], tpl, rng)
-    if kind == "lorem_placeholder":
-        paras = list(rng.sample(english_paragraphs(), 3))
-        paras.insert(1, "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.")
-        return render_page(title, paras, tpl, rng)
-    raise ValueError(f"unknown junk kind {kind!r}")
-
-
-JUNK_KINDS = (
-    "spam",
-    "keyword_stuffing",
-    "link_farm",
-    "near_empty",
-    "boilerplate_only",
-    "word_salad",
-    "hashtags",
-    "lorem_placeholder",
-)
-
-
-def junk_url(kind: str, i: int) -> str:
-    """Where the i-th junk page lives: most spam sits on block-listed domains, some on URLs full of spam words."""
-    if kind in ("spam", "keyword_stuffing", "link_farm"):
-        if (i // 8) % 4 in (0, 1):
-            return blocked_url_for(i)
-        if (i // 8) % 4 == 2:
-            return f"https://deals.example/{kind}/free-bonus-{i}"
-    return f"https://junk.example/{kind}/{i}"
-
-
-def edit_words(text: str, rate: float, rng: random.Random) -> str:
-    """A near-duplicate: replace, drop or duplicate about `rate` of the words (keeps line breaks)."""
-    lines = text.split("\n")
-    out = []
-    for line in lines:
-        words = line.split(" ")
-        new = []
-        for w in words:
-            r = rng.random()
-            if r < rate / 3:
-                continue  # drop
-            if r < 2 * rate / 3:
-                new.append(rng.choice(_CONTENT_WORDS))  # replace
-                continue
-            new.append(w)
-            if r < rate:
-                new.append(w)  # duplicate
-        out.append(" ".join(new))
-    return "\n".join(out)
-
-
-_LICENCES = (
-    "# Licensed under the MIT License. See LICENSE file in the project root for full license information.",
-    '# Licensed under the Apache License, Version 2.0 (the "License"); you may not use this file\n'
-    "# except in compliance with the License. You may obtain a copy at http-colon-slash-slash apache.org.",
-    "# SPDX-License-Identifier: BSD-3-Clause",
-)
-
-
-def code_file(text: str, rng: random.Random, f: _Fakers) -> tuple[str, list[tuple[str, str]]]:
-    """A repository file: licence header with an author e-mail, sometimes config secrets and hosts."""
-    pii: list[tuple[str, str]] = []
-    email = f.en.email()
-    pii.append(("email", email))
-    header = f"# Copyright (c) {rng.randint(2005, 2024)} {f.en.name()} <{email}>\n{rng.choice(_LICENCES)}\n\n"
-    config = ""
-    if rng.random() < 0.6:
-        name, secret = fake_secret(rng)
-        ip4 = f.en.ipv4_public()
-        config = f'{name} = "{secret}"\nDB_HOST = "{ip4}"\n'
-        pii += [("key", secret), ("ip", ip4)]
-        if rng.random() < 0.5:
-            ip6 = f.en.ipv6()
-            if rng.random() < 0.5:
-                import ipaddress
-
-                ip6 = ipaddress.IPv6Address(ip6).compressed
-            config += f'IPV6_MIRROR = "{ip6}"\n'
-            pii.append(("ip", ip6))
-        config += "\n"
-    return header + config + text, pii
-
-
-def autogen_file(rng: random.Random) -> str:
-    """An auto-generated file: a 'do not edit' header and a long machine-written data table."""
-    values = ",".join(str(rng.randint(0, 2**31)) for _ in range(rng.randint(400, 900)))
-    return (
-        "# -*- coding: utf-8 -*-\n# Generated by the protocol buffer compiler.  DO NOT EDIT!\n"
-        f"# source: schema_{rng.randint(1, 999)}.proto\n\n_SERIALIZED = [{values}]\n"
-    )
-
-
-def article_paragraphs(rng: random.Random) -> list[str]:
-    """4-7 prose paragraphs drawn from the documentation pool."""
-    pool = english_paragraphs()
-    return [pool[i] for i in rng.sample(range(len(pool)), rng.randint(4, 7))]
-
-
-def non_english_page(rng: random.Random, f: _Fakers) -> tuple[str, str]:
-    """A page in another language: sentences generated from that locale's Faker word list."""
-    loc = NON_ENGLISH_LOCALES[rng.randrange(len(NON_ENGLISH_LOCALES))]
-    fk = f.loc[loc]
-    paras = [fk.paragraph(nb_sentences=rng.randint(5, 9)) for _ in range(rng.randint(3, 6))]
-    return render_page(fk.sentence(nb_words=5), paras, rng.randrange(len(_TEMPLATES)), rng), loc[:2]
-
-
-def broken_docs(n: int, rng: random.Random, big_mb: int = 10) -> list[tuple[bytes, str, str]]:
-    """Adversarial inputs as (raw bytes, subtype, kind): empty, whitespace, binary, no body, one huge page."""
-    kinds = ["empty", "whitespace", "invalid_utf8", "no_body"]
-    out: list[tuple[bytes, str, str]] = [
-        (
-            (("<p>" + "all work and no play makes jack a dull boy. " * 22 + "</p>\n") * 1100 * big_mb),
-            "huge",
-            "web",
-        )
-    ]
-    out[0] = (out[0][0].encode()[: big_mb * 2**20], "huge", "web")
-    for i in range(max(0, n - 1)):
-        k = kinds[i % len(kinds)]
-        if k == "empty":
-            out.append((b"", k, "web"))
-        elif k == "whitespace":
-            out.append((b" \n\t  \r\n " * rng.randint(1, 20), k, "web"))
-        elif k == "invalid_utf8":
-            out.append(
-                (bytes(rng.randrange(256) for _ in range(rng.randint(64, 512))) + b"\xff\xfe", k, "code")
-            )
-        else:
-            out.append(
-                (b"<html><head><title>Redirecting</title><meta http-equiv='refresh'></head></html>", k, "web")
-            )
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -492,7 +180,7 @@ def build_crawl(n_docs: int, seed: int = 0, mix: CrawlMix | None = None, big_mb:
                 rng.random(),
                 url=f"https://books.example/{title}/{i}",
                 kind="book",
-                raw=text.encode(),
+                raw=gutenberg_file(title, text, _side_rng(seed, "gutenberg", i)).encode(),
                 truth="keep",
                 subtype="book",
                 lang="en",
@@ -517,13 +205,27 @@ def build_crawl(n_docs: int, seed: int = 0, mix: CrawlMix | None = None, big_mb:
             )
         )
     for i in range(counts["code_autogen"]):
+        sub, raw = generated_code(i, rng, _side_rng(seed, "generated", i))
         add(
             rng.random(),
-            url=f"https://git.example/gen/pb_{i}.py",
+            url=f"https://git.example/gen/{sub}_{i}.py",
             kind="code",
-            raw=autogen_file(rng).encode(),
+            raw=raw.encode(),
             truth="low_quality",
-            subtype="autogenerated",
+            subtype=sub,
+            lang="code",
+        )
+    for i in range(counts["code_licence"]):
+        side = _side_rng(seed, "licence", i)
+        path, text = codes[side.randrange(len(codes))]
+        unlicensed = i % 3 == 2  # a third carry no licence at all: no right to copy them either
+        add(
+            side.random(),
+            url=f"https://git.example/{'misc' if unlicensed else 'gpl'}{i}/{path}",
+            kind="code",
+            raw=(text if unlicensed else gpl_file(text, side)).encode(),
+            truth="licence",
+            subtype="unlicensed" if unlicensed else "gpl",
             lang="code",
         )
     for j, (raw, sub, kind) in enumerate(broken_docs(counts["broken"], rng, big_mb)):
@@ -586,9 +288,14 @@ def build_crawl(n_docs: int, seed: int = 0, mix: CrawlMix | None = None, big_mb:
         d = book_docs[rng.randrange(len(book_docs))]
         if rng.random() < 0.5:
             copy_after(pos_of[id(d)], d, d.raw, "exact", d.url.replace("books.", "mirror.books."), [])
-        else:
-            text = "The Project Gutenberg EBook, produced by volunteers.\n\n" + d.raw.decode()
-            copy_after(pos_of[id(d)], d, edit_words(text, 0.01, rng).encode(), "near", d.url + "?ed=2", [])
+        else:  # another edition: its own boilerplate, a few lines edited, above LLaMA's 90 % rule
+            side = _side_rng(seed, "edition", len(copies))
+            body, _ = strip_gutenberg(d.raw.decode())
+            title = d.url.split("/")[3]
+            edition = book_variant(body, (1 + rule_overlap()) / 2, side)  # halfway from the rule to a copy
+            copy_after(
+                pos_of[id(d)], d, gutenberg_file(title, edition, side).encode(), "near", d.url + "?ed=2", []
+            )
     for i in range(counts["code_dup"]):
         d = code_docs[rng.randrange(len(code_docs))]
         pii = list(zip(d.pii_types, d.pii_values))

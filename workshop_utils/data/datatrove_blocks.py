@@ -4,7 +4,7 @@
 cluster the same list runs under `SlurmPipelineExecutor`. Two steps:
 1. per-document stages, sharded over tasks/workers: decode -> url_filter (datatrove's own `URLFilter`,
    given our lists) -> extract -> langid -> quality;
-2. global stages in one task: exact + MinHash dedup over all survivors (crawl order), then PII masking.
+2. global stages in one task: book, exact and MinHash dedup over all survivors (crawl order), then PII masking.
 (At web scale step 2 becomes datatrove's own 4-stage MinHash pipeline: signatures, buckets, clusters,
 filter. We keep ours so the kept set can be compared with the notebook's pipeline document for document.)
 Every dropped document is written by an exclusion writer with its stage and reason: nothing is lost.
@@ -29,11 +29,12 @@ except ImportError:  # the optional extra is not installed
     HAVE_DATATROVE = False
     BaseFilter = PipelineStep = URLFilter = object  # type: ignore[misc,assignment]
 
-from .dedup import exact_dedup, minhash_near_dedup
+from .books import book_dup_of
+from .dedup import exact_dedup, normalize
 from .extract import MAX_DOC_BYTES
 from .langid import LANG_THRESHOLD
 from .pii import mask_pii
-from .pipeline import PipelineConfig
+from .pipeline import PipelineConfig, near_dup_of
 from .stages import decode_batch, extract_batch, langid_batch, quality_batch
 from .urls import BANNED_WORDS, SOFT_BANNED_WORDS, SOFT_WORD_THRESHOLD, blocked_domains
 
@@ -181,16 +182,22 @@ class GlobalDedupPII(PipelineStep):
         if world_size != 1:
             raise ValueError(f"GlobalDedupPII needs one task (a global view), got world_size={world_size}")
         docs = sorted(data, key=lambda d: d.id)  # ids are crawl order
-        first = exact_dedup([d.text for d in docs])
-        dropped = {i: f"exact_dedup:exact_dup_of:{docs[f].id}" for i, f in enumerate(first) if f >= 0}
-        rest = [i for i in range(len(docs)) if i not in dropped]
-        c = self.config
-        res = minhash_near_dedup(
-            [docs[i].text for i in rest], c.num_hashes, c.num_bands, c.ngrams, c.jaccard_threshold
-        )
-        for k, dup in enumerate(res.duplicate_of):
-            if dup >= 0:
-                dropped[rest[k]] = f"near_dedup:near_dup_of:{docs[rest[dup]].id}"
+        dropped: dict[int, str] = {}
+        rest = list(range(len(docs)))
+
+        def drop(dup_of: list[int], reason: str) -> None:
+            """Record the documents of `rest` that `dup_of` marks, then keep the others in `rest`."""
+            nonlocal rest
+            for k, dup in enumerate(dup_of):
+                if dup >= 0:
+                    dropped[rest[k]] = f"{reason}{docs[rest[dup]].id}"
+            rest = [i for k, i in enumerate(rest) if dup_of[k] < 0]
+
+        kinds = [d.metadata["kind"] for d in docs]
+        drop(book_dup_of([d.text for d in docs], kinds), "book_dedup:book_dup_of:")
+        drop(exact_dedup([docs[i].text for i in rest]), "exact_dedup:exact_dup_of:")
+        normalised = [normalize(docs[i].text) for i in rest]
+        drop(near_dup_of(normalised, [kinds[i] for i in rest], self.config), "near_dedup:near_dup_of:")
         if self.exclusion_writer:
             with self.exclusion_writer as w:
                 for i, reason in sorted(dropped.items()):

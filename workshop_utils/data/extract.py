@@ -1,9 +1,12 @@
-"""Stage 0-1: decode raw bytes safely, then extract the main text from HTML (trafilatura, as FineWeb)."""
+"""Stage 0-1: decode raw bytes safely, then extract the main text: HTML through trafilatura (as FineWeb), books
+without their Project Gutenberg boilerplate."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+
+from .books import strip_gutenberg
 
 MAX_DOC_BYTES = 2 * 2**20  # larger raw documents are rejected before any parsing (a 10 MB page is not text)
 
@@ -60,10 +63,14 @@ def extract_main_text(html: str) -> str | None:
 
 
 def extract(text: str, kind: str) -> StageResult:
-    """Extraction stage: web pages go through trafilatura; books and code are already plain text."""
+    """Extraction stage: web pages go through trafilatura; books lose their Project Gutenberg header,
+    licence and footer (cut at the START/END markers); code is already plain text."""
     if kind not in ("web", "book", "code"):
         raise ValueError(f"kind must be one of 'web', 'book', 'code', got {kind!r}")
-    if kind != "web":
+    if kind == "book":
+        body, _ = strip_gutenberg(text)  # no markers: the whole text is the book
+        return StageResult(body, True) if body else StageResult("", False, "no_main_text")
+    if kind == "code":
         return StageResult(text, True)
     out = extract_main_text(text)
     if out is None or not out.strip():

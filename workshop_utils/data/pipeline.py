@@ -1,7 +1,8 @@
 """The whole cleaning pipeline on a `datasets.Dataset`, with accounting: nothing is ever dropped silently.
 
 Stages, in FineWeb's order: input (read, decode) -> url_filter (block list, URL words) -> extract (trafilatura) -> langid (LID-176 >= 0.65) ->
-quality (Gopher repetition, Gopher quality, C4; code filters) -> exact_dedup -> near_dedup (MinHash) ->
+quality (code licence; Gopher repetition, Gopher quality, C4; code filters) -> book_dedup (LLaMA's 90 %) ->
+exact_dedup -> near_dedup (MinHash, per source) ->
 pii (masking; transforms, drops nothing). Every dropped document goes to the rejects table with its stage
 and reason; `kept + rejected == input` is asserted.
 The five per-document stages run as one `datasets.map` pass (`stages.document_pass`) in `num_proc` worker
@@ -18,13 +19,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from .books import book_dup_of
+from .code_rules import stack_lsh
 from .dedup import first_occurrences, near_duplicates
 from .extract import MAX_DOC_BYTES
 from .langid import LANG_THRESHOLD
 from .pii import TOKENS, detect_pii_values
 from .stages import DOC_STAGES, document_pass, pii_batch
 
-STAGES = ("input", "url_filter", "extract", "langid", "quality", "exact_dedup", "near_dedup")
+STAGES = ("input", "url_filter", "extract", "langid", "quality", "book_dedup", "exact_dedup", "near_dedup")
 
 # Which ground-truth classes each stage is meant to remove (used to score precision and recall).
 STAGE_TARGETS = {
@@ -32,7 +35,8 @@ STAGE_TARGETS = {
     "url_filter": {"low_quality"},
     "extract": {"broken", "low_quality"},
     "langid": {"non_english"},
-    "quality": {"low_quality"},
+    "quality": {"low_quality", "licence"},
+    "book_dedup": {"duplicate"},
     "exact_dedup": {"duplicate"},
     "near_dedup": {"duplicate"},
 }
@@ -217,20 +221,41 @@ def _drop_duplicates(ds, dup_of: list[int], stage: str, prefix: str, books: _Boo
     return kept
 
 
+def near_dup_of(normalised: list[str], kinds: list[str], config: PipelineConfig) -> list[int]:
+    """MinHash near dedup per source, each at its published settings: code at The Stack's (256
+    permutations as 25 bands x 10, Jaccard >= 0.7), web pages and books at FineWeb's (`config`). Per
+    document the index of the one it duplicates, or -1."""
+    out = [-1] * len(normalised)
+    _, bands, rows, threshold = stack_lsh()
+    c = config
+    groups = (
+        ([i for i, k in enumerate(kinds) if k == "code"], (bands * rows, bands, c.ngrams, threshold)),
+        ([i for i, k in enumerate(kinds) if k != "code"], (c.num_hashes, c.num_bands, c.ngrams, c.jaccard_threshold)),
+    )  # fmt: skip
+    for idx, params in groups:
+        res = near_duplicates([normalised[i] for i in idx], *params, validate=False)
+        for k, dup in enumerate(res.duplicate_of):
+            if dup >= 0:
+                out[idx[k]] = idx[dup]
+    return out
+
+
 def _global_stages(ds, config: PipelineConfig, books: _Books):
-    """Exact dedup, MinHash near dedup (over all survivors, crawl order), PII masking; the kept documents."""
+    """Book dedup, exact dedup, MinHash near dedup (over all survivors, crawl order), PII masking."""
+    t = time.perf_counter()
+    ds = _drop_duplicates(
+        ds, book_dup_of(_column(ds, "text"), _column(ds, "kind")), "book_dedup", "book_dup_of:", books
+    )
+    books.seconds["book_dedup"] = time.perf_counter() - t
+
     t = time.perf_counter()  # keys hashed in the workers: their time counts here too
     first = first_occurrences(_column(ds, "dedup_key"))
     ds = _drop_duplicates(ds, first, "exact_dedup", "exact_dup_of:", books)
     books.seconds["exact_dedup"] = books.seconds.pop("exact_dedup_workers") + time.perf_counter() - t
 
     t = time.perf_counter()
-    c = config
-    normalised = _column(ds, "normalised")
-    res = near_duplicates(
-        normalised, c.num_hashes, c.num_bands, c.ngrams, c.jaccard_threshold, validate=False
-    )
-    ds = _drop_duplicates(ds, res.duplicate_of, "near_dedup", "near_dup_of:", books)
+    dup_of = near_dup_of(_column(ds, "normalised"), _column(ds, "kind"), config)
+    ds = _drop_duplicates(ds, dup_of, "near_dedup", "near_dup_of:", books)
     ds = ds.remove_columns(_DEDUP_INPUTS)
     books.seconds["near_dedup"] = time.perf_counter() - t
 
@@ -303,7 +328,7 @@ def truth_recall(result: PipelineResult) -> pd.DataFrame:
     kept_truth = pd.Series(result.kept["truth"])
     rows = []
     rej = result.rejects
-    for truth in ("broken", "non_english", "low_quality", "duplicate"):
+    for truth in ("broken", "non_english", "low_quality", "licence", "duplicate"):
         n = int((rej["truth"] == truth).sum() + (kept_truth == truth).sum())
         ok = sum(
             int(((rej["truth"] == truth) & (rej["stage"] == s)).sum())

@@ -13,6 +13,7 @@ import hashlib
 import time
 from collections.abc import Sequence
 
+from .code_rules import licence_rule
 from .dedup import normalize
 from .extract import MAX_DOC_BYTES, decode, extract
 from .langid import LANG_THRESHOLD, identify_language
@@ -60,9 +61,15 @@ def langid_batch(texts: Sequence[str], kinds: Sequence[str], threshold: float = 
 
 
 def quality_batch(texts: Sequence[str], kinds: Sequence[str]):
-    """Stage quality: (texts, reasons); C4 rewrites a kept web text (bad lines removed)."""
+    """Stage quality: (texts, reasons); code first needs a permissive licence (LLaMA kept Apache, BSD and
+    MIT), then the heuristic rules by kind; C4 rewrites a kept web text (bad lines removed)."""
     texts_out, reasons = [], []
     for text, kind in zip(texts, kinds):
+        licence = licence_rule(text) if kind == "code" else ""
+        if licence:
+            texts_out.append(text)
+            reasons.append(licence)
+            continue
         new, verdict = quality_stage(text, kind)
         texts_out.append(new if verdict.keep else text)
         reasons.append("" if verdict.keep else verdict.rule)
