@@ -35,6 +35,7 @@ from workshop_utils.data.crawl import build_crawl, crawl_dataset  # noqa: E402
 from workshop_utils.data.dedup import jaccard, minhash_near_dedup, shingles  # noqa: E402
 from workshop_utils.data.pipeline import STAGES, PipelineConfig, run_pipeline  # noqa: E402
 from workshop_utils.data.stages import decode_batch, extract_batch, quality_batch  # noqa: E402
+from workshop_utils.data.warc import FAULTS, read_crawl, write_crawl  # noqa: E402
 
 
 def datasketch_near_dedup(
@@ -135,6 +136,15 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     docs = build_crawl(profile.crawl.n_docs, seed=0)
     build_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(
+        prefix="bench_warc_"
+    ) as work:  # the crawl on disk, as notebook 02 reads it
+        t0 = time.perf_counter()
+        files = write_crawl(docs, work, faults=max(len(FAULTS), len(docs) // 200))
+        warc_write_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        read_crawl(files)
+        warc_read_s = time.perf_counter() - t0
     cfg = PipelineConfig(num_proc=profile.crawl.num_proc)
     ours_runs, theirs_runs = [], []
     for _ in range(args.pipeline_repeats):
@@ -186,6 +196,8 @@ def main(argv: list[str] | None = None) -> dict:
         "n_docs": len(docs),
         "num_proc": cfg.num_proc,
         "crawl_build_seconds": build_s,
+        "warc_write_seconds": warc_write_s,
+        "warc_read_seconds": warc_read_s,
         "pipeline_seconds": total_s,
         "pipeline_docs_per_s": len(docs) / total_s,
         "pipeline_runs_seconds": [r["seconds"] for r in ours_runs],
@@ -227,7 +239,8 @@ def report_lines(out: dict, args) -> list[str]:
         f"{out['date']} · {out['machine']} · 1-min load average {la['start']:.1f} at the start, "
         f"{la['end']:.1f} at the end · {out['note']}",
         "",
-        f"Crawl {out['n_docs']:,} docs built in {out['crawl_build_seconds']:.1f} s; whole pipeline (num_proc="
+        f"Crawl {out['n_docs']:,} docs built in {out['crawl_build_seconds']:.1f} s, written as WARC + sources in "
+        f"{out['warc_write_seconds']:.1f} s and read back (warcio) in {out['warc_read_seconds']:.1f} s; whole pipeline (num_proc="
         f"{out['num_proc']}, best of {args.pipeline_repeats}: {', '.join(f'{s:.1f}' for s in out['pipeline_runs_seconds'])} s "
         f"at load {out['pipeline_runs_load_1min']}) {out['pipeline_seconds']:.1f} s = "
         f"**{out['pipeline_docs_per_s']:.0f} docs/s**; {100 * out['removed_fraction']:.1f} % removed.",
@@ -239,7 +252,7 @@ def report_lines(out: dict, args) -> list[str]:
             for s, v in out["stages"].items()
         ],
         "",
-        "input, extract, langid, quality run in one `datasets.map` pass: each one's seconds are its time in the "
+        "input, url_filter, extract, langid, quality run in one `datasets.map` pass: each one's seconds are its time in the "
         "workers / num_proc; arrow_io is the rest of that pass (crawl into the workers, Arrow output back).",
         "",
     ]

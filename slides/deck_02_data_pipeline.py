@@ -1,10 +1,12 @@
-"""Deck 02 · Pre-training data: the cleaning stages and the MinHash S-curve."""
+"""Deck 02 · Pre-training data: the crawl as WARC, the cleaning stages, the MinHash S-curve, the mixture, the cost."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from workshop_utils.data import books as B
+from workshop_utils.data import cleaning_cost, mixture
 from workshop_utils.data.dedup import s_curve
 from workshop_utils.data.pipeline import PUBLISHED, STAGES, PipelineConfig
 
@@ -19,7 +21,19 @@ def build(d) -> None:
             " -> ".join(STAGES),
             "each stage is scored against the generator's ground truth (precision, recall)",
         ],
-        "The mini crawl ships with labels: broken, non-English, low quality, duplicate, keep.",
+        "The mini crawl ships with labels: broken, non-English, low quality, licence, duplicate, keep. "
+        "Its web part is read from gzipped WARC files, as Common Crawl ships them.",
+    )
+    rule = d.value("book_rule", 100 * B.rule_overlap(), "{:.0f} %")
+    d.slide(
+        "Collection as the big pipelines do it",
+        [
+            "web: WARC response records (HTTP head + HTML), read with warcio; unusable records rejected with a reason",
+            "a URL filter first: block-listed domains and spam words, before any parsing (datatrove's URLFilter)",
+            f"books: Gutenberg boilerplate cut at its markers; a book sharing {rule} of its content with another goes",
+            "code: Apache, BSD or MIT only (LLaMA), generated and minified files out (BigCode), near dedup at The Stack's setting",
+        ],
+        "Every rule is a reason in the rejects table: kept + rejected = every record read.",
     )
     lang = d.value("lang_threshold", cfg.lang_threshold, "{:.2f}")
     overall = d.value("refinedweb_removed", PUBLISHED["overall"][1], "{:.0f} %")
@@ -57,5 +71,34 @@ def build(d) -> None:
         ],
         "Candidate probability is `1 - (1 - s**r)**b`. The notebook measures the rate on real pairs and compares.",
         figure=fig,
+    )
+    table1 = mixture.llama_table1()
+    wiki = d.value("wiki_epochs", float(table1.loc["Wikipedia", "epochs"]), "{:.2f}")
+    books = d.value("books_epochs", float(table1.loc["Books", "epochs"]), "{:.2f}")
+    github = d.value("github_epochs", float(table1.loc["Github", "epochs"]), "{:.2f}")
+    cc_bpt = d.value("cc_bytes_per_token", float(table1.loc["CommonCrawl", "bytes_per_token"]), "{:.1f}")
+    d.slide(
+        "The mixture: LLaMA's published mix, recomputed",
+        [
+            f"Wikipedia seen {wiki} times, Books {books}, GitHub only {github} of its subset",
+            "small high-quality sources are repeated rather than drowned by the web's bulk",
+            f"disk size / unique tokens: about {cc_bpt} bytes per token for CommonCrawl",
+        ],
+        "Sampled tokens = proportion x training tokens; unique = sampled / epochs (LLaMA-1's published table). The notebook samples our own mix the same way.",
+    )
+    kept = cleaning_cost.Input.assumption(1000.0, "a kept web page of about a thousand tokens")
+    cost = cleaning_cost.snapshot_cost(kept)
+    docs = d.value("snapshot_docs", cost.docs_per_snapshot / 1e9, "{:.1f}")
+    hours = d.value("snapshot_core_hours", cost.core_hours, "{:,.0f}")
+    wall = d.value("snapshot_wall_h", cost.wall_hours(cost.cores_per_machine.value), "{:.0f}")
+    cores = d.value("snapshot_cores", cost.cores_per_machine.value, "{:.0f}")
+    d.slide(
+        "What one Common Crawl snapshot costs to clean",
+        [
+            f"FineWeb's tokens per snapshot, a kept page of a thousand tokens, RefinedWeb's kept share: {docs} billion documents",
+            f"at our measured docs/s per core: {hours} core-hours, {wall} h on one {cores}-core machine",
+            "datatrove's Slurm executor spreads the same blocks over an array job (config built and validated, not run)",
+        ],
+        "Published inputs, measured rates and the one assumption (page size) are labelled in the notebook's table.",
     )
     d.run_table_slide()

@@ -138,6 +138,14 @@ def test_deck_02_s_curve(decks) -> None:
     assert (v["bands"].raw, v["rows"].raw, v["hashes"].raw) == (14, 8, 112)  # FineWeb's MinHash setting
     assert v["p_at_thr"].raw == pytest.approx(float(s_curve(0.8, 14, 8)), rel=1e-12)
     assert v["refinedweb_removed"].raw == 90.0  # RefinedWeb: "nearly 90 % of the documents"
+    assert v["wiki_epochs"].raw == pytest.approx(2.45) and v["github_epochs"].raw == pytest.approx(
+        0.64
+    )  # Table 1
+    assert v["book_rule"].raw == pytest.approx(90.0)  # LLaMA's book-level dedup
+    assert 2 < v["cc_bytes_per_token"].raw < 6  # 3.3 TB over 0.67 x 1.4T / 1.10 tokens
+    assert v["snapshot_docs"].raw == pytest.approx(
+        15e12 / 96 / 1000 / 0.1 / 1e9
+    )  # FineWeb / page / kept share
 
 
 def test_deck_03_scale(decks) -> None:

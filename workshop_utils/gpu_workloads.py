@@ -226,9 +226,11 @@ def nb02(p: Profile) -> list[Work]:
     """The crawl built and cleaned on the CPU at the docs/s of benchmarks/results/data_cpu.json."""
     data, n = results_file("data_cpu"), p.crawl.n_docs
     rate = data["pipeline_docs_per_s"]
+    per_doc_io = (data["warc_write_seconds"] + data["warc_read_seconds"]) / data["n_docs"]
     return [
         _rest("02_data_pipeline.ipynb"),
         cpu(f"build the crawl: {n:,} documents", n * data["crawl_build_seconds"] / data["n_docs"]),
+        cpu(f"write it as WARC and read it back: {n:,} documents", n * per_doc_io),
         cpu(f"clean it: {n:,} documents at {rate:.0f} docs/s", n / rate),
     ]
 

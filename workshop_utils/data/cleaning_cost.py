@@ -30,6 +30,9 @@ from ..published import figure
 FILE = "data_pipeline"
 KINDS = ("published", "measured here", "assumption")
 BENCHMARK = Path("benchmarks") / "results" / "data_cpu.json"
+NOT_IN_A_WEB_SNAPSHOT = (
+    "book_dedup",
+)  # a Common Crawl snapshot holds web pages only: no book stage to pay for
 GLOBAL_STAGES = ("exact_dedup", "near_dedup", "pii")  # need every survivor at once (one datatrove task)
 
 
@@ -248,10 +251,11 @@ def snapshot_cost(
         removed = figure(FILE, "refinedweb_removed")
         kept_share = Input(1 - removed.value, "published",
                            f"1 - {FILE}/refinedweb_removed ({removed.cite()}); RefinedWeb's figure, used for FineWeb")  # fmt: skip
+    web = m.stages.drop(index=[s for s in NOT_IN_A_WEB_SNAPSHOT if s in m.stages.index])
     share = {s: Input(float(r.share_of_crawl), "measured here", f"{m.label}: {int(r.docs_in):,} of {m.n_docs:,} documents")
-             for s, r in m.stages.iterrows()}  # fmt: skip
+             for s, r in web.iterrows()}  # fmt: skip
     rate = {s: Input(float(r.docs_per_s_per_core), "measured here",
-                     f"{m.label}: {r.docs_per_s:.0f} docs/s / {m.cores} cores") for s, r in m.stages.iterrows()}  # fmt: skip
+                     f"{m.label}: {r.docs_per_s:.0f} docs/s / {m.cores} cores") for s, r in web.iterrows()}  # fmt: skip
     return CleaningCost(
         Input.published("fineweb_tokens"),
         Input.published("fineweb_snapshots"),
