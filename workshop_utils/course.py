@@ -43,7 +43,9 @@ MODULES: tuple[Module, ...] = (
         2,
         "02_data_pipeline.ipynb",
         "Pre-training data",
-        "a raw mini crawl cleaned, every document accounted for; the total follows the mix",
+        "a mini crawl read from WARC files and cleaned as the big pipelines do (URL filter, web, books, "
+        "code), every record accounted for; the total follows the mix; LLaMA's mixture and the cost of "
+        "cleaning one snapshot, computed",
     ),
     Module(
         3,
