@@ -142,6 +142,7 @@ def test_deck_02_s_curve(decks) -> None:
         0.64
     )  # Table 1
     assert v["book_rule"].raw == pytest.approx(90.0)  # LLaMA's book-level dedup
+    assert len(decks["02_data_pipeline"].slides) >= 8
     assert 2 < v["cc_bytes_per_token"].raw < 6  # 3.3 TB over 0.67 x 1.4T / 1.10 tokens
     assert v["snapshot_docs"].raw == pytest.approx(
         15e12 / 96 / 1000 / 0.1 / 1e9
