@@ -41,11 +41,17 @@ def split_documents(
     return train, val
 
 
-def token_ids(tokenizer, texts: list[str]) -> torch.Tensor:
-    """One stream of token ids: the documents joined, each followed by the end-of-sequence token."""
+def encode_documents(tokenizer, texts: list[str]) -> dict[str, list[int]]:
+    """Each distinct document's token ids followed by the end-of-sequence token (one batch call)."""
+    unique = list(dict.fromkeys(texts))
     eos = tokenizer.eos_token_id
-    ids = [i for t in texts for i in [*tokenizer(t)["input_ids"], eos]]
-    return torch.tensor(ids, dtype=torch.long)  # (L,)
+    return {t: [*ids, eos] for t, ids in zip(unique, tokenizer(unique)["input_ids"])} if unique else {}
+
+
+def token_ids(tokenizer, texts: list[str], encoded: Mapping[str, list[int]] | None = None) -> torch.Tensor:
+    """One stream of token ids: the documents joined, each followed by the end-of-sequence token."""
+    encoded = encoded if encoded is not None else encode_documents(tokenizer, texts)
+    return torch.tensor([i for t in texts for i in encoded[t]], dtype=torch.long)  # (L,)
 
 
 @torch.no_grad()
@@ -88,9 +94,10 @@ def compare_mixes(
                       warmup=min(lm.warmup, steps // 10), eval_batches=2)  # fmt: skip
     budget = steps * cfg.batch_size * (cfg.context + 1)  # tokens one run reads
     held = {name: token_ids(tokenizer, docs) for name, docs in val.items()}
+    encoded = encode_documents(tokenizer, [t for docs in train.values() for t in docs])  # each document once
 
     def n_tokens(text: str) -> int:
-        return len(tokenizer(text)["input_ids"]) + 1  # + the end-of-sequence token
+        return len(encoded[text])  # with its end-of-sequence token
 
     val_all = torch.cat(list(held.values()))
     out: dict[str, dict[str, list[torch.Tensor]]] = {m: {s: [] for s in held} for m in mixes}
@@ -98,7 +105,7 @@ def compare_mixes(
         used = {s: p for s, p in props.items() if p > 0}
         for seed in seeds:
             mix = sample_mixture({s: train[s] for s in used}, used, budget, count_tokens=n_tokens, seed=seed)
-            ids = token_ids(tokenizer, [text for _, text in mix.docs])
+            ids = token_ids(tokenizer, [text for _, text in mix.docs], encoded)
             model = build_course_model(profile, vocab_size=len(tokenizer), seed=seed)
             train_lm(model, ids, val_all, replace(cfg, seed=seed), device, show_progress=False)
             for source, ids_val in held.items():
