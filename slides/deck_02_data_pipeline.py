@@ -11,6 +11,26 @@ from workshop_utils.data.dedup import s_curve
 from workshop_utils.data.pii import mask_pii
 from workshop_utils.data.pipeline import PUBLISHED, STAGES, PipelineConfig
 
+# The instructor's plan, not a measurement: minutes per part of the notebook, and the question to ask the room
+# before running that part's checkpoint.
+PLAN = {  # key: (minutes, question before the checkpoint)
+    "crawl": (5, "Which share of a raw crawl do you expect to survive cleaning?"),
+    "collect": (7, "A page not found, a PDF, a GPL file: which of them should a pipeline keep?"),
+    "recipe": (8, "Language ID first or quality filters first: which order saves more compute?"),
+    "minhash": (6, "At Jaccard {s_low}, how often will two pages become a candidate pair?"),
+    "pii": (4, "Would you drop a page with an e-mail address in it, or mask it?"),
+    "mixture": (6, "Why would anyone read Wikipedia twice and GitHub only in part?"),
+    "cost": (5, "How many machines would you book to clean one snapshot in a day?"),
+    "recap": (4, "Which number of this module would you quote to your team?"),
+}
+
+
+def _notes(d, key: str, remark: str) -> str:
+    """Speaker notes: the planned minutes, the question to ask before the checkpoint, the remark."""
+    minutes, question = PLAN[key]
+    ask = "Recap, then ask" if key == "recap" else "Ask before the checkpoint"
+    return f"{d.value(f'min_{key}', minutes, '{} min')}. {ask}: {question} {remark}".strip()
+
 
 def build(d) -> None:
     """Slides of module 02."""
@@ -22,8 +42,12 @@ def build(d) -> None:
             " -> ".join(STAGES),
             "each stage is scored against the generator's ground truth (precision, recall)",
         ],
-        "The mini crawl ships with labels: broken, non-English, low quality, licence, duplicate, keep. "
-        "Its web part is read from gzipped WARC files, as Common Crawl ships them.",
+        _notes(
+            d,
+            "crawl",
+            "The mini crawl ships with labels: broken, non-English, low quality, licence, duplicate, keep. "
+            "Its web part is read from gzipped WARC files, as Common Crawl ships them.",
+        ),
     )
     rule = d.value("book_rule", 100 * B.rule_overlap(), "{:.0f} %")
     d.slide(
@@ -34,7 +58,11 @@ def build(d) -> None:
             f"books: Gutenberg boilerplate cut at its markers; a book sharing {rule} of its content with another goes",
             "code: Apache, BSD or MIT only (LLaMA), generated and minified files out (BigCode), near dedup at The Stack's setting",
         ],
-        "Every rule is a reason in the rejects table: kept + rejected = every record read.",
+        _notes(
+            d,
+            "collect",
+            "Every rule is a reason in the rejects table: kept + rejected = every record read.",
+        ),
     )
     lang = d.value("lang_threshold", cfg.lang_threshold, "{:.2f}")
     overall = d.value("refinedweb_removed", PUBLISHED["overall"][1], "{:.0f} %")
@@ -46,7 +74,11 @@ def build(d) -> None:
             "exact then near-duplicate removal (MinHash LSH), PII masked",
             f"RefinedWeb: nearly {overall} of the documents removed",
         ],
-        "Only the overall RefinedWeb figure is verified; the per-stage shares are from a figure, so we show one.",
+        _notes(
+            d,
+            "recipe",
+            "Only the overall RefinedWeb figure is verified; the per-stage shares are from a figure, so we show one.",
+        ),
     )
     bands = d.value("bands", cfg.num_bands)
     r = d.value("rows", rows)
@@ -70,7 +102,11 @@ def build(d) -> None:
             f"pairs at Jaccard {thr} become candidates with probability {p_thr}",
             "pairs at Jaccard {s_low}: only {p_low}",
         ],
-        "Candidate probability is `1 - (1 - s**r)**b`. The notebook measures the rate on real pairs and compares.",
+        _notes(
+            d,
+            "minhash",
+            "Candidate probability is `1 - (1 - s**r)**b`. The notebook measures the rate on real pairs and compares.",
+        ),
         figure=fig,
     )
     example = "Mail jane.doe@example.org or call +44 20 7946 0958; db at 203.0.113.7"
@@ -84,8 +120,12 @@ def build(d) -> None:
             f"'{before}' becomes '{after}'",
             f"{found} values found; the document stays in the corpus",
         ],
-        "Precision matters as much as recall: a masked version number or date is damage too. "
-        "The notebook scores both against the injected values.",
+        _notes(
+            d,
+            "pii",
+            "Precision matters as much as recall: a masked version number or date is damage too. "
+            "The notebook scores both against the injected values.",
+        ),
     )
     table1 = mixture.llama_table1()
     wiki = d.value("wiki_epochs", float(table1.loc["Wikipedia", "epochs"]), "{:.2f}")
@@ -99,7 +139,11 @@ def build(d) -> None:
             "small high-quality sources are repeated rather than drowned by the web's bulk",
             f"disk size / unique tokens: about {cc_bpt} bytes per token for CommonCrawl",
         ],
-        "Sampled tokens = proportion x training tokens; unique = sampled / epochs (LLaMA-1's published table). The notebook samples our own mix the same way.",
+        _notes(
+            d,
+            "mixture",
+            "Sampled tokens = proportion x training tokens; unique = sampled / epochs (LLaMA-1's published table). The notebook samples our own mix the same way.",
+        ),
     )
     kept = cleaning_cost.Input.assumption(1000.0, "a kept web page of about a thousand tokens")
     cost = cleaning_cost.snapshot_cost(kept)
@@ -114,6 +158,10 @@ def build(d) -> None:
             f"at our measured docs/s per core: {hours} core-hours, {wall} h on one {cores}-core machine",
             "datatrove's Slurm executor spreads the same blocks over an array job (config built and validated, not run)",
         ],
-        "Published inputs, measured rates and the one assumption (page size) are labelled in the notebook's table.",
+        _notes(
+            d,
+            "cost",
+            "Published inputs, measured rates and the one assumption (page size) are labelled in the notebook's table.",
+        ),
     )
-    d.run_table_slide()
+    d.run_table_slide(_notes(d, "recap", "Then the exercises."))
