@@ -33,6 +33,7 @@ lint: setup
 	$(VENV)/bin/nbstripout --verify --keep-id --extra-keys "metadata.papermill cell.metadata.papermill" notebooks/*.ipynb
 	$(PY) tools/sync_notebooks.py --check
 	$(PY) tools/lock.py --check
+	$(PY) tools/build_day.py --check
 
 unit: setup
 	$(PY) -m pytest -q tests -m "not course"

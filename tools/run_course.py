@@ -205,6 +205,9 @@ def main() -> int:
         res.mkdir(parents=True, exist_ok=True)
         path = res / f"notebook_times_{profile}.json"
         path.write_text(json.dumps(merge_recorded(path, table) if args.only else table, indent=2))
+        import build_day  # the agenda and cheat sheets read these times: regenerate them with the table
+
+        build_day.main([])
     if not args.no_site:
         from build_site import build_site
 
