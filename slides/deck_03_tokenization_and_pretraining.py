@@ -180,7 +180,7 @@ def _training_slide(d, model: torch.nn.Module) -> None:
     """Section 4: the training recipe, its schedule, and the stored runs."""
     cfg = course_train_config(PROFILE, seed=SEED)
     steps = list(range(cfg.steps))
-    fig, ax = plt.subplots(figsize=(6, 2.4))
+    fig, ax = plt.subplots(figsize=(6, 2.0))
     ax.plot(steps, [lr_at(s, cfg) for s in steps])
     ax.set(xlabel="step", ylabel="learning rate", title="warmup, then cosine decay (ci)")
     ci_row, cpu_row = (_stored_run("03_tokenization_and_pretraining.ipynb", p) for p in ("ci", "cpu"))

@@ -264,7 +264,7 @@ def _live_sweep_slide(d) -> None:
     d.value("steps_max", plan["steps"].max(), "{:,}")
     d.value("emb_share", 1 - plan["non_embedding_params"].min() / plan["params"].min(), "{:.0%}")
     d.value("nb_seconds", run_seconds("cpu", "06_scaling_laws.ipynb"), "{:.0f} s")
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(7, 2.5))
     for b, g in plan.groupby("budget"):
         ax.loglog(g["params"], g["tokens"], "o-", label=f"C = {b:.2g}")
     ax.set(

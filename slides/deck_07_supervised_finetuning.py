@@ -188,7 +188,7 @@ def _pretrain_slide(d, study: dict) -> None:
         d.value(f"{arm}_plateau", f"{s.plateaued} of {s.seeds}")
     d.value("random_lr", study["best_lr"]["random"], "{:g}")
     d.value("full_lr", study["best_lr"]["full"], "{:g}")
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(7, 2.5))
     for arm, style in (("full", "-"), ("random", "--")):
         for k, run in enumerate(finetune_report.seed_runs(study, arm)):
             steps, vals = zip(*run["val_curve"])

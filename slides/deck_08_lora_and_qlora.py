@@ -221,7 +221,7 @@ def _study_slide(d, study: dict) -> None:
     d.value("pretrain_z", pre.mean / pre.se, "{:.0f}")
     arms = finetune_report.LABELS_ORDER
     est = [finetune_report.summarize(study, a).loss["content"] for a in arms]
-    fig, ax = plt.subplots(figsize=(7, 3))
+    fig, ax = plt.subplots(figsize=(7, 2.4))
     ax.bar(range(len(arms)), [e.mean for e in est], yerr=[2 * e.se for e in est], capsize=3)
     ax.set_xticks(range(len(arms)), [finetune_report.LABELS[a] for a in arms], fontsize=7)
     ax.set(ylabel="test loss, answer's words", title="stored study: mean ± 2 SE over seeds and examples")
@@ -249,7 +249,7 @@ def _trend_slide(d, grid: dict) -> None:
     d.value("trend_words", finetune_grid_report.trend_direction(grid, trend, 4)[1])
     gpt3 = finetune_grid_report.gpt3_point()
     d.value("gpt3_wikisql", gpt3["wikisql"], "{:.3f}")
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(7, 2.8))
     for w in finetune_grid.WIDTHS:
         rows = [r for r in trend if r["width"] == w and r["r"]]
         ax.errorbar([r["trainable %"] for r in rows], [r["recovered"].mean for r in rows],

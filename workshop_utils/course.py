@@ -43,9 +43,8 @@ MODULES: tuple[Module, ...] = (
         2,
         "02_data_pipeline.ipynb",
         "Pre-training data",
-        "a mini crawl read from WARC files and cleaned as the big pipelines do (URL filter, web, books, "
-        "code), every record accounted for; the total follows the mix; LLaMA's mixture and the cost of "
-        "cleaning one snapshot, computed",
+        "a crawl read from WARC files and cleaned as the big pipelines do, every record accounted for; "
+        "the data mixture and what a snapshot costs",
     ),
     Module(
         3,
