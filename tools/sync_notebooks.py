@@ -4,7 +4,7 @@
     python tools/sync_notebooks.py --check  # exit 1 listing every notebook that is out of sync
 
 Generated parts: the "Open in Colab" badge in the first markdown cell (URL from the notebook's path and the
-one GitHub slug) and the first code cell (the Colab setup cell). A notebook must also have a code cell
+one GitHub slug), the line under it linking the module's cheat sheet, the glossary and the agenda, and the first code cell (the Colab setup cell). A notebook must also have a code cell
 tagged `parameters` that sets PROFILE, and no cell hidden with `jupyter.source_hidden` (Colab ignores it:
 solutions live in `workshop_utils/solutions/` and a notebook shows one with `show_solution(module, n)`).
 """
@@ -20,7 +20,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from workshop_utils.course import MODULES, colab_badge, colab_setup_source  # noqa: E402
+from workshop_utils.course import MODULES, colab_badge, colab_setup_source, day_links  # noqa: E402
 
 BADGE_RE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
 README_BLOCK = re.compile(r"(<!-- modules:start -->\n).*?(<!-- modules:end -->)", re.S)
@@ -71,6 +71,12 @@ def problems_and_fix(path: Path, fix: bool) -> list[str]:
         else:
             lines = md.source.split("\n")
             md.source = "\n".join(lines[:1] + ["", want_badge] + lines[1:])
+    want_links = day_links(rel)
+    if md is not None and want_links not in md.source:
+        problems.append("cheat sheet / glossary / agenda links missing or wrong")
+        kept = [ln for ln in md.source.split("\n") if not ln.startswith("Cheat sheet: [")]
+        at = next((i for i, ln in enumerate(kept) if want_badge in ln), 0) + 1
+        md.source = "\n".join(kept[:at] + ["", want_links] + kept[at:])
     code = [c for c in nb.cells if c.cell_type == "code"]
     if not code or code[0].source.strip() != colab_setup_source().strip():
         problems.append("first code cell is not the canonical Colab setup cell")

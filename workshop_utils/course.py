@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 # The GitHub slug of this repository: every "Open in Colab" badge and the Colab setup cell derive from it.
 GITHUB_SLUG = "llm-workshop/llm-pretraining-finetuning"
@@ -97,6 +98,17 @@ def colab_url(notebook_path: str) -> str:
 def colab_badge(notebook_path: str) -> str:
     """Markdown for the "Open in Colab" badge of a notebook."""
     return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(notebook_path)})"
+
+
+def day_links(notebook_path: str) -> str:
+    """Markdown line under a notebook's badge: its cheat sheet, the glossary and the agenda (GitHub URLs, so
+    they work in Colab too)."""
+    stem = Path(notebook_path).stem
+    base = f"{repo_url()}/blob/main"
+    return (
+        f"Cheat sheet: [{stem}]({base}/cheatsheets/{stem}.md) · terms: [glossary]({base}/GLOSSARY.md) · "
+        f"the day: [agenda]({base}/AGENDA.md)"
+    )
 
 
 def repo_url() -> str:
