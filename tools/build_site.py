@@ -160,6 +160,15 @@ def _exporter(urls: dict[str, str]):
     )
 
 
+_NOTEBOOK_HREF = re.compile(r'href="(\d\d_[a-z0-9_]+)\.ipynb"')
+
+
+def _site_links(page: str) -> str:
+    """A link to a sibling notebook ("03_x.ipynb", as it works in Jupyter, Colab and on GitHub) points to
+    that notebook's page of the site instead."""
+    return _NOTEBOOK_HREF.sub(r'href="\1.html"', page)
+
+
 def cell_timings(nb: Any, top: int = 5) -> list[dict[str, Any]]:
     """The slowest code cells of an executed notebook (papermill's per-cell durations), slowest first."""
     return sorted(fastpath.cell_timings(nb), key=lambda r: -r["seconds"])[:top]
@@ -352,7 +361,7 @@ def build_site(out_dir: Path, site_dir: Path | None = None) -> Path:
         title = _title(nb, path.stem)
         timings = cell_timings(nb)
         body, _ = exporter.from_notebook_node(_offline_notebook(nb), resources={"metadata": {"name": title}})
-        (site / f"{path.stem}.html").write_text(body, encoding="utf-8")
+        (site / f"{path.stem}.html").write_text(_site_links(body), encoding="utf-8")
         pages[path.name] = {"href": f"{path.stem}.html", "title": title, "timings": timings}
 
     index = site / "index.html"
