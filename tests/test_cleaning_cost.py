@@ -157,7 +157,15 @@ def test_slurm_executors_validate_without_submitting(cost, tmp_path, monkeypatch
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
 
-    kinds = [JsonlReader, B.DecodeFilter, B.ExtractFilter, B.LangIdFilter, B.QualityFilter, JsonlWriter]
+    kinds = [
+        JsonlReader,
+        B.DecodeFilter,
+        B.UrlFilter,
+        B.ExtractFilter,
+        B.LangIdFilter,
+        B.QualityFilter,
+        JsonlWriter,
+    ]
     assert [type(p) for p in step1.pipeline] == kinds
     assert [type(p) for p in step2.pipeline] == [JsonlReader, B.GlobalDedupPII, JsonlWriter]
     args = step1.get_sbatch_args(max_array=400)

@@ -212,6 +212,18 @@ class GlobalDedupPII(PipelineStep):
             yield doc
 
 
+def document_steps(config: PipelineConfig, excl) -> list:
+    """The per-document blocks, in the pipeline's order; `excl(stage)` gives each its exclusion writer.
+    One list for every executor (local here, Slurm in `scale_out`)."""
+    return [
+        DecodeFilter(config.max_doc_bytes, exclusion_writer=excl("input")),
+        UrlFilter(exclusion_writer=excl("url_filter")),
+        ExtractFilter(exclusion_writer=excl("extract")),
+        LangIdFilter(config.lang_threshold, exclusion_writer=excl("langid")),
+        QualityFilter(exclusion_writer=excl("quality")),
+    ]
+
+
 def run_datatrove(
     docs: list, work_dir: str | Path, workers: int = 2, config: PipelineConfig | None = None
 ) -> tuple[list[dict], list[dict]]:
@@ -230,11 +242,7 @@ def run_datatrove(
     stage1 = LocalPipelineExecutor(
         pipeline=[
             JsonlReader(str(work / "input"), compression=None),
-            DecodeFilter(config.max_doc_bytes, exclusion_writer=excl("input")),
-            UrlFilter(exclusion_writer=excl("url_filter")),
-            ExtractFilter(exclusion_writer=excl("extract")),
-            LangIdFilter(config.lang_threshold, exclusion_writer=excl("langid")),
-            QualityFilter(exclusion_writer=excl("quality")),
+            *document_steps(config, excl),
             JsonlWriter(str(work / "filtered"), compression=None),
         ],
         tasks=max(2, workers),

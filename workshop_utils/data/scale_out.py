@@ -66,7 +66,8 @@ def slurm_executors(
     from datatrove.pipeline.readers import JsonlReader
     from datatrove.pipeline.writers import JsonlWriter
 
-    from .datatrove_blocks import DecodeFilter, ExtractFilter, GlobalDedupPII, LangIdFilter, QualityFilter
+    from .datatrove_blocks import GlobalDedupPII, document_steps
+    from .pipeline import PipelineConfig
 
     if not isinstance(partition, str) or not partition.strip():
         raise ValueError(f"partition must be a non-empty str, got {partition!r}")
@@ -83,10 +84,7 @@ def slurm_executors(
     step1 = SlurmPipelineExecutor(
         pipeline=[
             JsonlReader(str(input_dir), compression=None),
-            DecodeFilter(exclusion_writer=excl("input")),
-            ExtractFilter(exclusion_writer=excl("extract")),
-            LangIdFilter(exclusion_writer=excl("langid")),
-            QualityFilter(exclusion_writer=excl("quality")),
+            *document_steps(PipelineConfig(), excl),
             JsonlWriter(str(out / "filtered")),
         ],
         tasks=tasks,

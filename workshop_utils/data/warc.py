@@ -181,6 +181,12 @@ def iter_responses(path: str | Path):
             yield "response", (rid, url, body, read_error(rec, body))
 
 
+def _labelled(doc_id: str, url: str, kind: str, raw: bytes, meta: dict) -> Doc:
+    """A document read back, with its ground truth from the labels file."""
+    fields = ("truth", "subtype", "lang", "dup_of", "pii_types", "pii_values")
+    return Doc(doc_id, url, kind, raw, *(meta[f] for f in fields))
+
+
 def read_crawl(files: CrawlFiles | str | Path):
     """The crawl back as a `datasets.Dataset` (columns of `crawl.crawl_dataset` + `read_error`), read
     from the WARC file with warcio and from the sources file; ground truth joined from the labels."""
@@ -197,39 +203,13 @@ def read_crawl(files: CrawlFiles | str | Path):
             continue
         rid, url, body, error = rec
         meta = labels[rid]
-        docs.append(
-            Doc(
-                meta["id"],
-                url,
-                "web",
-                b"" if error else body,
-                meta["truth"],
-                meta["subtype"],
-                meta["lang"],
-                meta["dup_of"],
-                meta["pii_types"],
-                meta["pii_values"],
-            )
-        )
+        docs.append(_labelled(meta["id"], url, "web", b"" if error else body, meta))
         errors.append(error)
     n_web = len(docs)
     for line in (folder / "sources.jsonl").open(encoding="utf-8"):
         row = json.loads(line)
         meta = labels[record_id(row["id"])]
-        docs.append(
-            Doc(
-                row["id"],
-                row["url"],
-                row["kind"],
-                base64.b64decode(row["raw_b64"]),
-                meta["truth"],
-                meta["subtype"],
-                meta["lang"],
-                meta["dup_of"],
-                meta["pii_types"],
-                meta["pii_values"],
-            )
-        )
+        docs.append(_labelled(row["id"], row["url"], row["kind"], base64.b64decode(row["raw_b64"]), meta))
         errors.append("")
     order = sorted(range(len(docs)), key=lambda k: docs[k].id)  # crawl order (ids are positions)
     ds = crawl_dataset([docs[k] for k in order]).add_column("read_error", [errors[k] for k in order])
